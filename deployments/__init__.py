@@ -1,0 +1,1 @@
+"""When and where flows run: the local server, served deployments, and starting runs for leads."""

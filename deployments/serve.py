@@ -1,0 +1,39 @@
+"""The serve entry: one deployment per SOP, loadable by module path in a fresh process."""
+
+from __future__ import annotations
+
+from prefect import serve
+from prefect.deployments.runner import RunnerDeployment
+from prefect.types.entrypoint import EntrypointType
+
+from flows.sops import flows_in, plans
+from sopflow import settings
+
+
+def deployment_name(sop_id: str) -> str:
+    """`<flow>/<deployment>` as Prefect names it: both are the SOP id."""
+    return f"{sop_id}/{sop_id}"
+
+
+def sop_deployments() -> list[RunnerDeployment]:
+    """A deployment for every SOP: new-lead SOPs are started per lead, scheduled ones by cron."""
+    directory = settings.sop_dir()
+    flows = flows_in(directory)
+    deployments = []
+    for plan in plans(directory).values():
+        sop = plan.sop
+        deployment = flows[sop.flow_attr].to_deployment(
+            name=sop.id,
+            version=f"v{sop.version} ({plan.content_hash[:12]})",
+            description=f"{sop.name}. Objective: {sop.objective.statement}. Owner: {sop.owner}.",
+            tags=["sopflow", f"owner-role:{sop.review.owner}"],
+            entrypoint_type=EntrypointType.MODULE_PATH,
+            **({"cron": sop.trigger.cron} if sop.trigger.cron else {}),
+        )
+        deployments.append(deployment)
+    return deployments
+
+
+def serve_sops(deployments: list[RunnerDeployment], poll_seconds: float = 2.0) -> None:
+    """Serve `deployments` until interrupted, polling for runs every `poll_seconds`."""
+    serve(*deployments, pause_on_shutdown=False, query_seconds=poll_seconds)

@@ -1,0 +1,55 @@
+"""`sopflow up`: a local Prefect server (unless PREFECT_API_URL is set), the intake, and every SOP served."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from contextlib import ExitStack
+from functools import partial
+
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from sopflow import settings
+from sopflow.catalog import load_all
+from sopflow.intake import make_server, serve_in_thread
+
+
+def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(print, flush=True)) -> None:
+    """Bring sopflow up and block until Ctrl-C; stop everything started here on the way out."""
+    sops = load_all()  # raises SopInvalid before anything starts: nothing deploys while a SOP is invalid
+    with ExitStack() as stack:
+        api_url = settings.prefect_api_url()
+        if api_url is None:
+            from deployments.server import local_server
+
+            home = settings.home()
+            home.mkdir(parents=True, exist_ok=True)
+            say(f"Starting a local Prefect server on SQLite under {home} ...")
+            api_url = stack.enter_context(local_server(home, port))
+        os.environ["PREFECT_API_URL"] = api_url  # flow-run subprocesses inherit it
+        stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api_url}))
+
+        from deployments.dispatch import start_pending, submit_lead
+        from deployments.serve import serve_sops, sop_deployments
+
+        deployments = sop_deployments()
+        for deployment in deployments:  # registered before serving, so runs claimed earlier can start now
+            deployment.apply()
+        waiting = start_pending()
+        if waiting:
+            say(f"Started {len(waiting)} SOP run(s) claimed while Prefect was unreachable.")
+        token = settings.intake_token()
+        if token:
+            intake = make_server("127.0.0.1", intake_port, token, submit_lead)
+            serve_in_thread(intake)
+            stack.callback(intake.shutdown)
+            say(f"Lead intake: POST http://127.0.0.1:{intake_port}/leads (bearer token from SOPFLOW_INTAKE_TOKEN)")
+        else:
+            say("Lead intake: off (set SOPFLOW_INTAKE_TOKEN to accept POST /leads)")
+        say(f"Prefect UI: {settings.ui_url() or api_url.removesuffix('/api')}")
+        say(f"Serving {len(sops)} SOP(s): {', '.join(sorted(sops))}. Ctrl-C stops everything.")
+        stack.callback(say, "sopflow stopped.")
+        try:
+            serve_sops(deployments)
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,27 @@
+"""Approval pauses: suspend the run (holding no process) until someone on the roster answers."""
+
+from __future__ import annotations
+
+from prefect.flow_runs import suspend_flow_run
+
+from tasks.approval import ApprovalForm, answer, ask
+from tasks.records import Result, StepCall
+
+
+def await_decision(call: StepCall) -> Result:
+    """Ask until an answer from the step's roster arrives; each ask is its own keyed pause.
+
+    A suspended run restarts from the top when resumed: asks and answers already recorded
+    come back from the store, and a keyed pause that was answered returns its input.
+    """
+    while True:
+        asked = ask.with_options(name=call.step_id, task_run_name=f"{call.step_id} (ask)")(call)
+        if asked["status"] != "waiting":
+            return asked
+        form = ApprovalForm.with_initial_data(description=asked["description"])
+        response = suspend_flow_run(wait_for_input=form, key=f"{call.step_id.replace('_', '-')}-ask-{asked['ask']}")
+        answered = answer.with_options(name=call.step_id, task_run_name=f"{call.step_id} (answer)")(
+            call, asked["ask_id"], response
+        )
+        if answered["status"] != "refused":
+            return answered

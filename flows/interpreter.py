@@ -1,0 +1,50 @@
+"""The interpreter: walk an SOP's plan for one lead, one Prefect task per step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prefect import get_run_logger
+from prefect.runtime import flow_run
+
+from flows.approval import await_decision
+from sopflow.plan import Plan
+from sopflow.schema import END
+from sopflow.store import runs
+from sopflow.store.db import transaction
+from tasks.email import email
+from tasks.records import Result, StepCall
+from tasks.score import score
+from tasks.update_lead import update_lead
+
+STEP_RUNNERS: dict[str, Callable[[StepCall], Result]] = {
+    "score": lambda call: score.with_options(name=call.step_id)(call),
+    "email": lambda call: email.with_options(name=call.step_id)(call),
+    "update_lead": lambda call: update_lead.with_options(name=call.step_id)(call),
+    "approval": await_decision,
+}
+
+
+def run_plan(plan: Plan, lead_id: str) -> dict[str, str]:
+    """Run `plan` for `lead_id` in the current flow run; safe to re-run from the top after a resume."""
+    logger = get_run_logger()
+    with transaction() as session:
+        run = runs.begin_run(session, plan.sop.id, lead_id, flow_run.get_id(), plan.version, plan.content_hash)
+    if run is None:
+        logger.warning("Another flow run already runs SOP %s for lead %s; this one does nothing.", plan.sop.id, lead_id)
+        return {"outcome": "duplicate"}
+    step_id, outcome = plan.first, "completed"
+    while step_id != END:
+        planned = plan.steps[step_id]
+        result = STEP_RUNNERS[planned.step.kind](StepCall(plan, run.id, lead_id, step_id))
+        if result["status"] == "skipped":
+            step_id = planned.following
+        elif result.get("decision") == "reject":
+            outcome = f"rejected at {step_id}"
+            step_id = planned.on_reject or END
+        else:
+            step_id = planned.on_done
+    with transaction() as session:
+        runs.set_state(session, run.id, "completed", outcome)
+    logger.info("SOP %s v%s finished for lead %s: %s", plan.sop.id, plan.version, lead_id, outcome)
+    return {"sop_run_id": run.id, "outcome": outcome}

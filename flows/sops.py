@@ -1,0 +1,52 @@
+"""Every SOP's compiled flow as a module-level name: `flows.sops:<sop id, - as _>`.
+
+Names resolve on first access (PEP 562), from the SOP directory configured at that time,
+so a served deployment or a worker can load and resume a flow in a fresh process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from prefect import Flow
+
+from flows.interpreter import run_plan
+from sopflow import settings
+from sopflow.catalog import load_all
+from sopflow.plan import Plan, compile_plan
+from sopflow.schema import Sop
+
+
+@lru_cache(maxsize=4)
+def plans(directory: Path) -> dict[str, Plan]:
+    """Every SOP's plan in `directory`, by SOP id."""
+    return {sop_id: compile_plan(loaded) for sop_id, loaded in load_all(directory).items()}
+
+
+def build_flow(sop: Sop) -> Flow:
+    """The Prefect flow for `sop`: named after it, one parameter (the lead id, no personal data)."""
+    sop_id = sop.id
+
+    def run_sop(lead_id: str) -> dict[str, str]:
+        return run_plan(plans(settings.sop_dir())[sop_id], lead_id)
+
+    run_sop.__name__ = run_sop.__qualname__ = sop.flow_attr
+    run_sop.__doc__ = f"{sop.name} (SOP {sop.id} v{sop.version}).\n\nObjective: {sop.objective.statement}"
+    return Flow(run_sop, name=sop.id, version=str(sop.version), description=sop.name,
+                flow_run_name="lead-{lead_id}", persist_result=False)
+
+
+@lru_cache(maxsize=4)
+def flows_in(directory: Path) -> dict[str, Flow]:
+    """Every SOP's flow in `directory`, by module-level name."""
+    return {plan.sop.flow_attr: build_flow(plan.sop) for plan in plans(directory).values()}
+
+
+def __getattr__(name: str) -> Flow:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    compiled = flows_in(settings.sop_dir())
+    if name not in compiled:
+        raise AttributeError(f"no SOP compiles to flows.sops.{name}; known: {', '.join(sorted(compiled))}")
+    return compiled[name]

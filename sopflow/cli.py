@@ -1,0 +1,190 @@
+"""The `sopflow` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from sopflow import settings
+from sopflow.errors import SopInvalid
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _emit(args: argparse.Namespace, rows: Any, lines: list[str]) -> None:
+    print(json.dumps(rows, indent=2) if args.json else "\n".join(lines))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from sopflow.catalog import validate
+
+    paths = [Path(p) for p in args.paths] or [settings.sop_dir()]
+    loaded, errors = validate(paths)
+    for error in errors:
+        print(error, file=sys.stderr)
+    if not errors:
+        print(f"{len(loaded)} SOP(s) valid: {', '.join(item.sop.id for item in loaded)}")
+    return 1 if errors or not loaded else 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from sopflow.schema_file import SCHEMA_FILE, schema_text
+
+    if args.write:
+        SCHEMA_FILE.write_text(schema_text())
+        print(f"wrote {SCHEMA_FILE}")
+    else:
+        print(schema_text(), end="")
+    return 0
+
+
+def cmd_lead_add(args: argparse.Namespace) -> int:
+    from deployments.dispatch import submit_lead
+    from sopflow.leads import LeadIn
+
+    fields = {k: getattr(args, k) for k in ("email", "name", "company", "title", "employees", "industry", "source")}
+    try:
+        lead = LeadIn.model_validate({k: v for k, v in fields.items() if v is not None})
+    except pydantic.ValidationError as exc:
+        for err in exc.errors():
+            print(f"sopflow lead add: --{err['loc'][0]}: {err['msg']}", file=sys.stderr)
+        return 2
+    outcome = submit_lead(lead)
+    started = ", ".join(f"{r['sop']} (flow run {r['flow_run_id']})" for r in outcome["runs"]) or "none"
+    verb = "added" if outcome["created"] else "already known"
+    _emit(args, outcome, [f"lead {outcome['id']} {verb}; SOP runs: {started}", *filter(None, [outcome.get("not_started")])])
+    return 0
+
+
+def cmd_approvals(args: argparse.Namespace) -> int:
+    from sopflow.store import approvals
+    from sopflow.store.db import transaction
+
+    base = settings.ui_url()
+    with transaction() as session:
+        rows = [
+            {
+                "run_id": run.flow_run_id, "sop": run.sop_id, "step": ask.step_id, "lead_id": run.lead_id,
+                "role": ask.role, "prompt": ask.prompt, "ask": ask.ask,
+                "waiting_since": _iso(ask.asked_at), "due_by": _iso(ask.due_by),
+                "url": f"{base}/runs/flow-run/{run.flow_run_id}" if base else None,
+            }
+            for ask, run in approvals.waiting(session)
+        ]
+    lines = [f"{r['run_id']}  {r['sop']}/{r['step']}  ({r['role']})  due {r['due_by'] or '-'}  {r['url'] or ''}" for r in rows]
+    _emit(args, rows, lines or ["no approvals waiting"])
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from prefect.flow_runs import resume_flow_run
+
+    from sopflow.store.db import transaction
+    from sopflow.store.models import Approval, SopRun
+    from sqlalchemy import select
+
+    with transaction() as session:
+        waiting = session.execute(
+            select(Approval, SopRun).join(SopRun, SopRun.id == Approval.sop_run_id)
+            .where(SopRun.flow_run_id == args.run_id, Approval.answered_at.is_(None))
+        ).first()
+    if waiting is None:
+        print(f"sopflow approve: flow run {args.run_id} has no approval waiting; see `sopflow approvals`", file=sys.stderr)
+        return 1
+    ask, run = waiting
+    decision = "reject" if args.reject else "approve"
+    resume_flow_run(args.run_id, run_input={"decision": decision, "approver": args.approver, "notes": args.notes})
+    print(f"{decision}d {run.sop_id}/{ask.step_id} as {args.approver}; the run continues")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from sopflow.store.db import transaction
+    from sopflow.store.runs import list_runs
+
+    with transaction() as session:
+        rows = [
+            {
+                "run_id": r.flow_run_id, "sop_run_id": r.id, "sop": r.sop_id, "sop_version": r.sop_version,
+                "lead_id": r.lead_id, "state": r.state, "outcome": r.outcome,
+                "started": _iso(r.started_at), "ended": _iso(r.ended_at),
+            }
+            for r in list_runs(session, args.sop)
+        ]
+    lines = [f"{r['run_id'] or '(not started)'}  {r['sop']} v{r['sop_version'] or '?'}  {r['state']:<9}  "
+             f"{r['outcome'] or ''}  started {r['started'] or '-'}" for r in rows]
+    _emit(args, rows, lines or ["no runs yet"])
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from deployments.up import run_up
+
+    run_up(args.port, args.intake_port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sopflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("up", help="start a local Prefect server, the lead intake, and serve every SOP")
+    p.add_argument("--port", type=int, default=4200, help="Prefect server and UI port (default 4200)")
+    p.add_argument("--intake-port", type=int, default=8765, help="HTTP lead intake port (default 8765)")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("validate", help="check SOP files; prints FILE:LINE: FIELD: reason per error")
+    p.add_argument("paths", nargs="*", help="SOP files or directories (default: the SOP directory)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the SOP JSON schema")
+    p.add_argument("--write", action="store_true", help="write it to sop_definitions/sop.schema.json")
+    p.set_defaults(func=cmd_schema)
+
+    lead = sub.add_parser("lead", help="leads").add_subparsers(dest="lead_command", required=True)
+    p = lead.add_parser("add", help="store a lead and start every new-lead SOP for it, once")
+    p.add_argument("--email", required=True)
+    for name in ("name", "company", "title", "industry", "source"):
+        p.add_argument(f"--{name}")
+    p.add_argument("--employees", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lead_add)
+
+    p = sub.add_parser("approvals", help="list approvals waiting for an answer")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_approvals)
+
+    p = sub.add_parser("approve", help="answer a waiting approval")
+    p.add_argument("run_id", help="the flow run id, as `sopflow approvals` lists it")
+    p.add_argument("--approver", required=True, help="your name as the SOP's roster lists it")
+    p.add_argument("--reject", action="store_true")
+    p.add_argument("--notes", default="")
+    p.set_defaults(func=cmd_approve)
+
+    p = sub.add_parser("runs", help="list SOP runs")
+    p.add_argument("--sop", help="only this SOP id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SopInvalid as exc:
+        print(exc, file=sys.stderr)
+        print("sopflow: fix the SOP files above (see `sopflow validate`)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

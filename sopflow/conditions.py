@@ -1,0 +1,116 @@
+"""`when:` conditions: a small, safe expression language over the lead and earlier steps.
+
+    lead.score >= 60 and lead.industry in ["software", "fintech"]
+    steps.manager_review.decision == "approve"
+
+Names are `lead.<field>` or `steps.<step_id>.<value>`; operators are comparisons, `in`,
+`not in`, `and`, `or`, `not`; values are strings, numbers, booleans, null and lists.
+Nothing is evaluated by Python's `eval`.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+_COMPARE = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+}
+
+
+class ConditionError(ValueError):
+    """A condition that cannot be parsed or names something unknown."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    source: str
+    tree: ast.expr
+    names: frozenset[tuple[str, ...]]
+
+    def evaluate(self, context: dict[str, Any]) -> bool:
+        """True when the condition holds for `context` ({"lead": {...}, "steps": {...}})."""
+        return bool(_eval(self.tree, context))
+
+
+def parse_condition(source: str) -> Condition:
+    """Parse `source`, raising ConditionError with the reason when it is not a condition."""
+    try:
+        tree = ast.parse(source.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise ConditionError(f"cannot parse condition {source!r}: {exc.msg} at column {exc.offset}") from None
+    names: set[tuple[str, ...]] = set()
+    _check(tree, names)
+    return Condition(source, tree, frozenset(names))
+
+
+def _name_path(node: ast.expr) -> tuple[str, ...] | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return (node.id, *reversed(parts))
+    return None
+
+
+def _check(node: ast.expr, names: set[tuple[str, ...]]) -> None:
+    if isinstance(node, ast.BoolOp):
+        for value in node.values:
+            _check(value, names)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        _check(node.operand, names)
+    elif isinstance(node, ast.Compare):
+        for op in node.ops:
+            if type(op) not in _COMPARE:
+                raise ConditionError(f"operator {type(op).__name__} is not allowed in a condition")
+        for operand in (node.left, *node.comparators):
+            _check(operand, names)
+    elif isinstance(node, (ast.List, ast.Tuple)):
+        for element in node.elts:
+            _check(element, names)
+    elif isinstance(node, ast.Constant):
+        if not isinstance(node.value, (str, int, float, bool, type(None))):
+            raise ConditionError(f"value {node.value!r} is not allowed in a condition")
+    elif isinstance(node, (ast.Attribute, ast.Name)):
+        path = _name_path(node)
+        valid = path is not None and (
+            (path[0] == "lead" and len(path) == 2) or (path[0] == "steps" and len(path) == 3)
+        )
+        if not valid:
+            shown = ".".join(path) if path else ast.unparse(node)
+            raise ConditionError(f"unknown name {shown!r}; write lead.<field> or steps.<step_id>.<value>")
+        names.add(path)
+    else:
+        raise ConditionError(f"{ast.unparse(node)!r} is not allowed in a condition")
+
+
+def _eval(node: ast.expr, context: dict[str, Any]) -> Any:
+    if isinstance(node, ast.BoolOp):
+        values = (_eval(v, context) for v in node.values)
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.UnaryOp):
+        return not _eval(node.operand, context)
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, context)
+        for op, right_node in zip(node.ops, node.comparators):
+            right = _eval(right_node, context)
+            try:
+                if not _COMPARE[type(op)](left, right):
+                    return False
+            except TypeError:  # e.g. None < 5: a missing value never satisfies an ordering
+                return False
+            left = right
+        return True
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_eval(e, context) for e in node.elts]
+    if isinstance(node, ast.Constant):
+        return node.value
+    value: Any = context
+    for part in _name_path(node) or ():
+        value = value.get(part) if isinstance(value, dict) else None
+    return value

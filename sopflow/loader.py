@@ -1,0 +1,125 @@
+"""Read SOP files: YAML with line numbers, then the strict schema, then the whole-SOP checks."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from sopflow import yamlpos
+from sopflow.errors import SopError, SopInvalid
+from sopflow.schema import STEP_KINDS, Sop
+
+SOP_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class LoadedSop:
+    """A valid SOP with where it came from: its file, content hash and field lines."""
+
+    sop: Sop
+    path: Path
+    content_hash: str
+    lines: dict[yamlpos.Path_, int]
+
+
+def load_sop(path: Path) -> LoadedSop:
+    """Load and check one SOP file; raise SopInvalid listing every problem in it."""
+    from sopflow.checks import check_sop  # checks need LoadedSop; imported here to keep one direction
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        data, lines = yamlpos.load(text)
+    except yamlpos.YamlProblem as problem:
+        raise SopInvalid([SopError(path, problem.line, problem.field, problem.reason)]) from None
+    if not isinstance(data, dict):
+        raise SopInvalid([SopError(path, 1, "(top)", "an SOP file must be a mapping of keys to values")])
+    try:
+        sop = Sop.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise SopInvalid([_schema_error(path, data, lines, err) for err in exc.errors()]) from None
+    loaded = LoadedSop(sop, path, hashlib.sha256(text.encode()).hexdigest(), lines)
+    errors = check_sop(loaded)
+    if errors:
+        raise SopInvalid(errors)
+    return loaded
+
+
+def sop_files(paths: list[Path]) -> list[Path]:
+    """Expand directories into the SOP files they hold (not recursing into templates/)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in SOP_SUFFIXES))
+        else:
+            files.append(path)
+    return files
+
+
+def _schema_error(path: Path, data: dict, lines: dict, err: Any) -> SopError:
+    loc = _file_path(data, err["loc"])
+    line = yamlpos.line_of(lines, loc[:-1] if err["type"] == "missing" else loc)
+    return SopError(path, line, yamlpos.dotted(loc), _reason(err))
+
+
+def _file_path(data: Any, loc: tuple) -> tuple:
+    """Drop pydantic's union tags from `loc`, keeping only the keys and indexes of the file."""
+    real: list = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and part == node.get("kind"):
+            continue
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+        real.append(part)
+    return tuple(real)
+
+
+_PATTERN_REASONS = {
+    "[mhdw]": "must be a duration like 30m, 4h, 2d or 1w",
+    "[a-z0-9_]*$": "must be lower_snake_case: a lowercase letter, then letters, digits or _",
+    "[a-z0-9-]*[a-z0-9]$": "must be lower-kebab-case: lowercase letters, digits and -",
+}
+
+
+def _reason(err: Any) -> str:
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return f"unknown key {err['loc'][-1]!r}" + _did_you_mean(str(err["loc"][-1]), _all_keys())
+    if kind == "union_tag_invalid":
+        return f"unknown step kind {ctx.get('tag')!r}; expected one of {', '.join(STEP_KINDS)}" + _did_you_mean(
+            str(ctx.get("tag")), list(STEP_KINDS)
+        )
+    if kind == "union_tag_not_found":
+        return f"a step needs a kind: one of {', '.join(STEP_KINDS)}"
+    if kind == "string_pattern_mismatch":
+        for suffix, reason in _PATTERN_REASONS.items():
+            if str(ctx.get("pattern", "")).endswith(suffix):
+                return f"{err['input']!r} {reason}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return message[:1].lower() + message[1:]
+
+
+def _all_keys() -> list[str]:
+    from sopflow import schema
+
+    keys: set[str] = set()
+    for value in vars(schema).values():
+        if isinstance(value, type) and issubclass(value, pydantic.BaseModel):
+            keys.update(value.model_fields)
+    return sorted(keys)
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,151 @@
+"""The SOP file format: strict pydantic models (unknown keys are errors).
+
+A step is `kind:` plus that kind's parameters, validated by a union discriminated on
+`kind`; the registry of kinds is closed. `sop_definitions/sop.schema.json` is generated
+from `Sop` by `sopflow schema --write`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from sopflow.durations import DURATION_PATTERN
+
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
+StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+SopId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*[a-z0-9]$")]
+RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+
+LEAD_FIELDS = ("name", "company", "title", "employees", "industry", "source", "status", "score", "grade")
+LeadField = Literal["name", "company", "title", "employees", "industry", "source", "status", "score", "grade"]
+LeadStatus = Literal[
+    "new", "working", "nurture", "qualified", "disqualified", "opportunity", "customer", "closed_lost"
+]
+END = "end"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Objective(Strict):
+    """A SMART objective: what is measured, from where, to where, by when."""
+
+    statement: Text
+    metric: Text
+    baseline: float
+    target: float
+    deadline: dt.date
+
+
+class Review(Strict):
+    """How often the SOP is reviewed, and which role owns the review."""
+
+    every: Duration
+    owner: RoleName
+
+
+class Trigger(Strict):
+    """What starts a run: every new lead (`event: new_lead`) or a schedule (`cron:`)."""
+
+    event: Literal["new_lead"] | None = None
+    cron: Text | None = None
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Trigger:
+        if (self.event is None) == (self.cron is None):
+            raise ValueError("a trigger needs exactly one of event: new_lead or cron: '<schedule>'")
+        return self
+
+
+class StepBase(Strict):
+    id: StepId
+    owner: RoleName = Field(description="The role that owns this step.")
+    description: str = ""
+    when: str | None = Field(default=None, description="Condition; the step is skipped when false.")
+    due_within: Duration | None = Field(default=None, description="SLA: the step is due this long after it starts.")
+    next: str | None = Field(default=None, description="Step id to go to afterwards, or `end`.")
+
+
+class ScoreRule(Strict):
+    """Points given when a lead field matches; every given matcher must hold."""
+
+    label: Text
+    field: LeadField
+    points: int
+    equals: str | float | None = None
+    one_of: list[str] | None = None
+    contains_any: list[str] | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+
+    @model_validator(mode="after")
+    def _has_matcher(self) -> ScoreRule:
+        matchers = (self.equals, self.one_of, self.contains_any, self.at_least, self.at_most)
+        if all(m is None for m in matchers):
+            raise ValueError("a rule needs a matcher: equals, one_of, contains_any, at_least or at_most")
+        return self
+
+
+class ScoreStep(StepBase):
+    kind: Literal["score"]
+    rules: list[ScoreRule] = Field(min_length=1)
+    grades: dict[Literal["A", "B", "C"], int] = Field(
+        default_factory=lambda: {"A": 80, "B": 60, "C": 40},
+        description="Lowest score for each grade; anything lower is D.",
+    )
+
+
+class EmailStep(StepBase):
+    kind: Literal["email"]
+    template: Text = Field(description="Name of a template in sop_definitions/templates/, without .j2.")
+    to: Literal["lead"] = Field(default="lead", description="Who gets the email: the lead.")
+
+
+class ApprovalStep(StepBase):
+    kind: Literal["approval"]
+    prompt: Text = Field(description="What the approver is asked to decide.")
+    checklist: list[Text] = Field(default_factory=list, description="Points the approver checks before answering.")
+    on_reject: str = Field(default=END, description="Step id to go to when rejected, or `end`.")
+
+
+class UpdateLeadStep(StepBase):
+    kind: Literal["update_lead"]
+    status: LeadStatus | None = None
+    assign_to: RoleName | None = Field(default=None, description="Role whose first person becomes the lead owner.")
+    fields: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> UpdateLeadStep:
+        if self.status is None and self.assign_to is None and not self.fields:
+            raise ValueError("an update_lead step needs status, assign_to or fields")
+        return self
+
+
+Step = Annotated[Union[ScoreStep, EmailStep, ApprovalStep, UpdateLeadStep], Field(discriminator="kind")]
+STEP_KINDS = ("approval", "email", "score", "update_lead")
+
+
+class Sop(Strict):
+    """One Standard Operating Procedure."""
+
+    id: SopId
+    name: Text
+    version: int = Field(ge=1)
+    owner: Text = Field(description="The person accountable for this SOP.")
+    objective: Objective
+    roles: dict[RoleName, Annotated[list[Text], Field(min_length=1)]] = Field(min_length=1)
+    trigger: Trigger
+    review: Review
+    compliance: list[Text] = Field(default_factory=list, description="Consent and privacy rules the SOP follows.")
+    steps: list[Step] = Field(min_length=1)
+
+    @property
+    def flow_attr(self) -> str:
+        """The module-level name of this SOP's compiled flow in `flows.sops`."""
+        return self.id.replace("-", "_")

@@ -1,0 +1,42 @@
+"""Settings from the environment, read when used (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def home() -> Path:
+    """sopflow's data directory (`SOPFLOW_HOME`, default `~/.sopflow`)."""
+    return Path(os.environ.get("SOPFLOW_HOME") or Path.home() / ".sopflow").expanduser()
+
+
+def database_url() -> str:
+    """The store's SQLAlchemy URL (`SOPFLOW_DATABASE_URL`, default SQLite under home)."""
+    return os.environ.get("SOPFLOW_DATABASE_URL") or f"sqlite:///{home() / 'sopflow.db'}"
+
+
+def sop_dir() -> Path:
+    """Where the SOP files live (`SOPFLOW_SOP_DIR`, default the project's sop_definitions/)."""
+    return Path(os.environ.get("SOPFLOW_SOP_DIR") or PROJECT_ROOT / "sop_definitions")
+
+
+def intake_token() -> str | None:
+    """Bearer token the HTTP intake requires (`SOPFLOW_INTAKE_TOKEN`)."""
+    return os.environ.get("SOPFLOW_INTAKE_TOKEN") or None
+
+
+def prefect_api_url() -> str | None:
+    """Prefect's own `PREFECT_API_URL`, when it points to a running server."""
+    return os.environ.get("PREFECT_API_URL") or None
+
+
+def ui_url() -> str | None:
+    """Base address of the Prefect UI (`PREFECT_UI_URL`, else derived from the API URL)."""
+    explicit = os.environ.get("PREFECT_UI_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    api = prefect_api_url()
+    return api.rstrip("/").removesuffix("/api") if api else None

@@ -1,0 +1,1 @@
+"""sopflow's store, the record of leads, SOP runs, step records, approvals and the outbox."""

@@ -1,0 +1,77 @@
+"""SOP runs and their step records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sopflow.store.models import SopRun, StepRecord, utcnow
+
+
+def ensure_run(session: Session, sop_id: str, lead_id: str) -> SopRun:
+    """The run of `sop_id` for `lead_id`, created if absent (one per SOP and lead)."""
+    query = select(SopRun).where(SopRun.sop_id == sop_id, SopRun.lead_id == lead_id)
+    run = session.scalar(query)
+    if run is not None:
+        return run
+    try:
+        with session.begin_nested():
+            run = SopRun(sop_id=sop_id, lead_id=lead_id)
+            session.add(run)
+    except IntegrityError:  # created concurrently by another submission of the same lead
+        return session.scalars(query).one()
+    return run
+
+
+def begin_run(
+    session: Session, sop_id: str, lead_id: str, flow_run_id: str, version: int, content_hash: str
+) -> SopRun | None:
+    """Mark the run started by `flow_run_id`; None when another flow run owns this (SOP, lead)."""
+    run = ensure_run(session, sop_id, lead_id)
+    if run.flow_run_id not in (None, flow_run_id):
+        return None
+    run.flow_run_id = flow_run_id
+    run.state = "running"
+    run.started_at = run.started_at or utcnow()
+    run.sop_version = run.sop_version or version
+    run.sop_hash = run.sop_hash or content_hash
+    return run
+
+
+def set_state(session: Session, run_id: str, state: str, outcome: str | None = None) -> None:
+    run = session.get_one(SopRun, run_id)
+    run.state = state
+    if state in ("completed", "failed"):
+        run.outcome = outcome
+        run.ended_at = run.ended_at or utcnow()
+
+
+def step_record(session: Session, run_id: str, step_id: str) -> StepRecord | None:
+    return session.scalar(select(StepRecord).where(StepRecord.sop_run_id == run_id, StepRecord.step_id == step_id))
+
+
+def record_step(
+    session: Session, run_id: str, step_id: str, kind: str, status: str, result: dict[str, Any], started_at: datetime
+) -> StepRecord:
+    record = StepRecord(
+        sop_run_id=run_id, step_id=step_id, kind=kind, status=status, result=result, started_at=started_at
+    )
+    session.add(record)
+    session.flush()  # a second record for the same step fails here, rolling back its effects
+    return record
+
+
+def step_results(session: Session, run_id: str) -> dict[str, dict[str, Any]]:
+    records = session.scalars(select(StepRecord).where(StepRecord.sop_run_id == run_id).order_by(StepRecord.id))
+    return {r.step_id: {"status": r.status, **r.result} for r in records}
+
+
+def list_runs(session: Session, sop_id: str | None = None) -> list[SopRun]:
+    query = select(SopRun).order_by(SopRun.created_at.desc())
+    if sop_id:
+        query = query.where(SopRun.sop_id == sop_id)
+    return list(session.scalars(query))

@@ -1,0 +1,71 @@
+"""Email templates: one Jinja2 file per email with `subject`, `text` and optional `html` blocks.
+
+Templates render in a sandbox with strict undefined, so a missing variable is an error,
+not an empty string. The html block renders with autoescaping; subject and text without.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+REQUIRED_BLOCKS = ("subject", "text")
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str | None
+
+
+@lru_cache(maxsize=16)
+def _environment(template_dir: Path, autoescape: bool) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(template_dir),
+        undefined=jinja2.StrictUndefined,
+        autoescape=autoescape,
+        keep_trailing_newline=False,
+    )
+
+
+def template_file(template_dir: Path, name: str) -> Path:
+    return template_dir / f"{name}.j2"
+
+
+def check_template(template_dir: Path, name: str) -> str | None:
+    """The reason template `name` cannot be used, or None when it can."""
+    path = template_file(template_dir, name)
+    if not path.is_file():
+        return f"template {name!r} not found (expected {path})"
+    try:
+        template = _environment(template_dir, False).get_template(path.name)
+    except jinja2.TemplateSyntaxError as exc:
+        return f"template {path.name} line {exc.lineno}: {exc.message}"
+    missing = [block for block in REQUIRED_BLOCKS if block not in template.blocks]
+    if missing:
+        return f"template {path.name} has no {' or '.join(missing)} block"
+    return None
+
+
+def render_email(template_dir: Path, name: str, variables: dict[str, Any]) -> RenderedEmail:
+    """Render the subject, text and html blocks of template `name` with `variables`."""
+    filename = template_file(template_dir, name).name
+
+    def block(block_name: str, autoescape: bool) -> str | None:
+        template = _environment(template_dir, autoescape).get_template(filename)
+        if block_name not in template.blocks:
+            return None
+        context = template.new_context(dict(variables))
+        return "".join(template.blocks[block_name](context)).strip()
+
+    return RenderedEmail(
+        subject=" ".join((block("subject", False) or "").split()),
+        text=block("text", False) or "",
+        html=block("html", True),
+    )

@@ -1,0 +1,1 @@
+"""Prefect tasks: one module per step kind, thin wrappers around sopflow's core."""

@@ -1,0 +1,77 @@
+"""Exactly once per (run, step): a step's effects and its record commit in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sopflow.leads import lead_context
+from sopflow.plan import Plan, PlannedStep
+from sopflow.store import runs
+from sopflow.store.db import transaction
+from sopflow.store.leads import get_lead
+from sopflow.store.models import utcnow
+
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """One step of one run: what a step task is given (ids only, never personal data)."""
+
+    plan: Plan
+    run_id: str
+    lead_id: str
+    step_id: str
+
+    @property
+    def planned(self) -> PlannedStep:
+        return self.plan.steps[self.step_id]
+
+
+def step_context(session: Session, call: StepCall) -> dict[str, Any]:
+    """What conditions and templates see: the lead, earlier steps' results and the SOP."""
+    sop = call.plan.sop
+    return {
+        "lead": lead_context(get_lead(session, call.lead_id)),
+        "steps": runs.step_results(session, call.run_id),
+        "sop": {"id": sop.id, "name": sop.name, "version": sop.version},
+    }
+
+
+def settled(session: Session, call: StepCall) -> Result | None:
+    """The step's recorded result if it already ran; records and returns a skip when its condition fails."""
+    record = runs.step_record(session, call.run_id, call.step_id)
+    if record is not None:
+        return {"status": record.status, **record.result}
+    condition = call.planned.condition
+    if condition is not None and not condition.evaluate(step_context(session, call)):
+        return complete(session, call, {"reason": f"condition not met: {condition.source}"}, utcnow(), "skipped")
+    return None
+
+
+def complete(session: Session, call: StepCall, result: Result, started: datetime, status: str = "completed") -> Result:
+    runs.record_step(session, call.run_id, call.step_id, call.planned.step.kind, status, result, started)
+    return {"status": status, **result}
+
+
+def once(call: StepCall, act: Callable[[Session, StepCall, dict[str, Any]], Result]) -> Result:
+    """Run `act` unless the step already ran in this run; its effects commit with the step record."""
+    started = utcnow()
+    try:
+        with transaction() as session:
+            done = settled(session, call)
+            if done is not None:
+                return done
+            return complete(session, call, act(session, call, step_context(session, call)), started)
+    except IntegrityError:  # the same step ran concurrently and recorded first; its record stands
+        with transaction() as session:
+            record = runs.step_record(session, call.run_id, call.step_id)
+            if record is None:
+                raise
+            return {"status": record.status, **record.result}

@@ -1,0 +1,33 @@
+"""`update_lead` step: set the lead's status, owner and fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy.orm import Session
+
+from sopflow.schema import UpdateLeadStep
+from sopflow.store.leads import get_lead
+from tasks.records import Result, StepCall, once
+
+
+def _update(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
+    step = call.planned.step
+    assert isinstance(step, UpdateLeadStep)
+    lead = get_lead(session, call.lead_id)
+    changes: Result = {}
+    if step.status:
+        lead.status = changes["status"] = step.status
+    if step.assign_to:
+        lead.owner = changes["owner"] = call.plan.sop.roles[step.assign_to][0]
+    if step.fields:
+        lead.fields = {**lead.fields, **step.fields}
+        changes["fields"] = dict(step.fields)
+    return changes
+
+
+@task(cache_policy=NO_CACHE)
+def update_lead(call: StepCall) -> Result:
+    return once(call, _update)
