@@ -100,6 +100,13 @@ def cmd_approve(args: argparse.Namespace) -> int:
         print(f"sopflow approve: flow run {args.run_id} has no approval waiting; see `sopflow approvals`", file=sys.stderr)
         return 1
     ask, run = waiting
+    from sopflow.catalog import load_all
+    from tasks.approval import roster_name
+
+    roster = load_all()[run.sop_id].sop.roles[ask.role]
+    if roster_name(roster, args.approver) is None:
+        print(f"note: {args.approver!r} is not on the {ask.role} roster ({', '.join(roster)}); "
+              "the answer is recorded and the step asks again", file=sys.stderr)
     decision = "reject" if args.reject else "approve"
     resume_flow_run(args.run_id, run_input={"decision": decision, "approver": args.approver, "notes": args.notes})
     print(f"{decision}d {run.sop_id}/{ask.step_id} as {args.approver}; the run continues")
