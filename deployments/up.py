@@ -6,12 +6,15 @@ import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from functools import partial
+from typing import Any
 
+from prefect.context import SettingsContext
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from sopflow import settings
 from sopflow.catalog import load_all
-from sopflow.intake import make_server, serve_in_thread
+from sopflow.intake import SubmitLead, make_server, serve_in_thread
+from sopflow.leads import LeadIn
 
 
 def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(print, flush=True)) -> None:
@@ -40,7 +43,7 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
             say(f"Started {len(waiting)} SOP run(s) claimed while Prefect was unreachable.")
         token = settings.intake_token()
         if token:
-            intake = make_server("127.0.0.1", intake_port, token, submit_lead)
+            intake = make_server("127.0.0.1", intake_port, token, _in_settings_of_this_thread(submit_lead))
             serve_in_thread(intake)
             stack.callback(intake.shutdown)
             say(f"Lead intake: POST http://127.0.0.1:{intake_port}/leads (bearer token from SOPFLOW_INTAKE_TOKEN)")
@@ -53,3 +56,14 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
             serve_sops(deployments)
         except KeyboardInterrupt:
             pass
+
+
+def _in_settings_of_this_thread(submit: SubmitLead) -> SubmitLead:
+    """Prefect's settings live in a context variable; intake threads need this thread's API URL."""
+    context = SettingsContext.get()
+
+    def submit_here(lead: LeadIn) -> dict[str, Any]:
+        with context.model_copy():  # a copy per request: entering a context is not thread-safe
+            return submit(lead)
+
+    return submit_here

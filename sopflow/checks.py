@@ -50,7 +50,7 @@ def _problems(loaded: LoadedSop) -> Iterator[Problem]:
         for key, target in _targets(step):
             if target != END and target not in first_index:
                 yield at + (key,), _unknown("step", target, [END, *ids])
-    cycle = _find_cycle(sop)
+    cycle = _find_cycle(sop) if len(first_index) == len(sop.steps) else None  # ids must be unique first
     if cycle:
         # Implicit edges only go forward, so some edge of the cycle is an explicit jump back.
         source, target = next((a, b) for a, b in zip(cycle, cycle[1:]) if first_index[b] <= first_index[a])

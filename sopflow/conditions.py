@@ -4,7 +4,7 @@
     steps.manager_review.decision == "approve"
 
 Names are `lead.<field>` or `steps.<step_id>.<value>`; operators are comparisons, `in`,
-`not in`, `and`, `or`, `not`; values are strings, numbers, booleans, null and lists.
+`not in`, `and`, `or`, `not`; values are strings, numbers, true/false, null and lists.
 Nothing is evaluated by Python's `eval`.
 """
 
@@ -20,6 +20,14 @@ _COMPARE = {
     ast.Gt: operator.gt, ast.GtE: operator.ge,
     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
 }
+
+
+_LITERALS = {"true": True, "false": False, "null": None}  # YAML's spelling, beside Python's
+
+
+def _negative_number(node: ast.expr) -> bool:
+    return (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant)
+            and isinstance(node.operand.value, (int, float)) and not isinstance(node.operand.value, bool))
 
 
 class ConditionError(ValueError):
@@ -42,7 +50,8 @@ def parse_condition(source: str) -> Condition:
     try:
         tree = ast.parse(source.strip(), mode="eval").body
     except SyntaxError as exc:
-        raise ConditionError(f"cannot parse condition {source!r}: {exc.msg} at column {exc.offset}") from None
+        where = f" at column {exc.offset}" if exc.offset else ""
+        raise ConditionError(f"cannot parse condition {source!r}: {exc.msg}{where}") from None
     names: set[tuple[str, ...]] = set()
     _check(tree, names)
     return Condition(source, tree, frozenset(names))
@@ -64,6 +73,8 @@ def _check(node: ast.expr, names: set[tuple[str, ...]]) -> None:
             _check(value, names)
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         _check(node.operand, names)
+    elif _negative_number(node):
+        pass
     elif isinstance(node, ast.Compare):
         for op in node.ops:
             if type(op) not in _COMPARE:
@@ -76,6 +87,8 @@ def _check(node: ast.expr, names: set[tuple[str, ...]]) -> None:
     elif isinstance(node, ast.Constant):
         if not isinstance(node.value, (str, int, float, bool, type(None))):
             raise ConditionError(f"value {node.value!r} is not allowed in a condition")
+    elif isinstance(node, ast.Name) and node.id in _LITERALS:
+        pass
     elif isinstance(node, (ast.Attribute, ast.Name)):
         path = _name_path(node)
         valid = path is not None and (
@@ -94,7 +107,9 @@ def _eval(node: ast.expr, context: dict[str, Any]) -> Any:
         values = (_eval(v, context) for v in node.values)
         return all(values) if isinstance(node.op, ast.And) else any(values)
     if isinstance(node, ast.UnaryOp):
-        return not _eval(node.operand, context)
+        return -node.operand.value if isinstance(node.op, ast.USub) else not _eval(node.operand, context)
+    if isinstance(node, ast.Name) and node.id in _LITERALS:
+        return _LITERALS[node.id]
     if isinstance(node, ast.Compare):
         left = _eval(node.left, context)
         for op, right_node in zip(node.ops, node.comparators):

@@ -61,7 +61,7 @@ def sop_files(paths: list[Path]) -> list[Path]:
 
 
 def _schema_error(path: Path, data: dict, lines: dict, err: Any) -> SopError:
-    loc = _file_path(data, err["loc"])
+    loc = _file_path(data, err["loc"]) + (("kind",) if err["type"] == "union_tag_invalid" else ())
     line = yamlpos.line_of(lines, loc[:-1] if err["type"] == "missing" else loc)
     return SopError(path, line, yamlpos.dotted(loc), _reason(err))
 
@@ -84,7 +84,7 @@ def _file_path(data: Any, loc: tuple) -> tuple:
 
 
 _PATTERN_REASONS = {
-    "[mhdw]": "must be a duration like 30m, 4h, 2d or 1w",
+    "[mhdw]$": "must be a duration like 30m, 4h, 2d or 1w",
     "[a-z0-9_]*$": "must be lower_snake_case: a lowercase letter, then letters, digits or _",
     "[a-z0-9-]*[a-z0-9]$": "must be lower-kebab-case: lowercase letters, digits and -",
 }

@@ -78,7 +78,7 @@ class ScoreRule(Strict):
     label: Text
     field: LeadField
     points: int
-    equals: str | float | None = None
+    equals: str | int | float | None = None
     one_of: list[str] | None = None
     contains_any: list[str] | None = None
     at_least: float | None = None

@@ -13,8 +13,10 @@ def rule_matches(rule: ScoreRule, value: Any) -> bool:
         return False
     text = str(value).strip().lower()
     checks = []
-    if rule.equals is not None:
-        checks.append(text == str(rule.equals).strip().lower())
+    if isinstance(rule.equals, (int, float)):
+        checks.append(isinstance(value, (int, float)) and value == rule.equals)
+    elif rule.equals is not None:
+        checks.append(text == rule.equals.strip().lower())
     if rule.one_of is not None:
         checks.append(text in {option.strip().lower() for option in rule.one_of})
     if rule.contains_any is not None:

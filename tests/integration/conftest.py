@@ -1,0 +1,90 @@
+"""A real `sopflow up` (local Prefect server on SQLite, deployments served, intake), once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session
+
+from deployments.server import free_port
+from sopflow.settings import PROJECT_ROOT
+from tests.support import wait_for
+
+FIXTURE_SOPS = Path(__file__).parent.parent / "fixtures" / "sops"
+
+
+@dataclass(frozen=True)
+class Sopflow:
+    """A running `sopflow up`: its environment for CLI calls, addresses and store."""
+
+    env: dict[str, str]
+    api_url: str
+    ui_url: str
+    intake_url: str
+    token: str
+    home: Path
+    log: Path
+
+    def store(self) -> Session:
+        from sopflow.store.db import engine
+
+        return Session(engine(self.env["SOPFLOW_DATABASE_URL"]))
+
+
+@pytest.fixture(scope="session")
+def sopflow_up(tmp_path_factory) -> Iterator[Sopflow]:
+    root = tmp_path_factory.mktemp("sopflow-up")
+    sop_dir = root / "sops"
+    shutil.copytree(PROJECT_ROOT / "sop_definitions", sop_dir)
+    for path in FIXTURE_SOPS.glob("*.yaml"):  # SOPs that exist only to exercise the engine
+        shutil.copy(path, sop_dir / path.name)
+    port, intake_port = free_port(), free_port()
+    env = {
+        "SOPFLOW_HOME": str(root / "home"),
+        "SOPFLOW_DATABASE_URL": f"sqlite:///{root / 'home' / 'sopflow.db'}",
+        "SOPFLOW_SOP_DIR": str(sop_dir),
+        "SOPFLOW_INTAKE_TOKEN": "test-intake-token",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    launch_env = {k: v for k, v in {**os.environ, **env}.items() if k != "PREFECT_API_URL"}
+    log = root / "up.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sopflow.cli", "up", "--port", str(port), "--intake-port", str(intake_port)],
+            env=launch_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    api_url = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_for(lambda: process.poll() is not None or "Ctrl-C stops everything" in log.read_text(),
+                 "sopflow up to start serving", timeout=120)
+        assert process.poll() is None, f"sopflow up exited:\n{log.read_text()}"
+        wait_for(lambda: _deployments_ready(api_url), "the SOP deployments to be registered", timeout=60)
+        yield Sopflow(
+            env={**env, "PREFECT_API_URL": api_url}, api_url=api_url, ui_url=f"http://127.0.0.1:{port}",
+            intake_url=f"http://127.0.0.1:{intake_port}", token=env["SOPFLOW_INTAKE_TOKEN"],
+            home=root / "home", log=log,
+        )
+    finally:
+        process.send_signal(signal.SIGINT)  # what Ctrl-C does: sopflow stops everything it started
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _deployments_ready(api_url: str) -> bool:
+    try:
+        response = httpx.post(f"{api_url}/deployments/filter", json={"limit": 50}, timeout=5)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200 and len(response.json()) > 0

@@ -1,0 +1,130 @@
+"""Every invalid SOP in tests/invalid_sops/ is reported as FILE:LINE: FIELD.PATH: reason."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from sopflow import cli
+from sopflow.catalog import validate
+from sopflow.errors import SopInvalid
+from sopflow.loader import load_sop
+
+TESTS = Path(__file__).resolve().parents[1]
+INVALID = TESTS / "invalid_sops"
+SOP_DIR = TESTS.parent / "sop_definitions"
+
+# (file in tests/invalid_sops/ without .yaml, line, field path, part of the reason)
+CASES = [
+    ("yaml_syntax_error", 3, "(yaml)", "not valid YAML"),
+    ("duplicate_key", 4, "name", "duplicate key 'name'"),
+    ("top_level_list", 1, "(top)", "must be a mapping"),
+    ("unknown_top_key", 20, "complience", "did you mean 'compliance'?"),
+    ("missing_deadline", 6, "objective.deadline", "required field is missing"),
+    ("sop_id_not_kebab_case", 2, "id", "must be lower-kebab-case"),
+    ("trigger_event_and_cron", 15, "trigger", "exactly one of event"),
+    ("review_owner_unknown_role", 19, "review.owner", "role 'ops' is not defined"),
+    ("unknown_step_kind", 33, "steps.2.kind", "did you mean 'email'?"),
+    ("step_without_kind", 32, "steps.2", "a step needs a kind"),
+    ("bad_duration", 30, "steps.1.due_within", "must be a duration like 30m"),
+    ("step_id_not_snake_case", 21, "steps.0.id", "must be lower_snake_case"),
+    ("duplicate_step_id", 32, "steps.2.id", "'review_lead' is already used by steps.1"),
+    ("step_owner_unknown_role", 34, "steps.2.owner", "role 'sales' is not defined"),
+    ("assign_to_unknown_role", 40, "steps.3.assign_to", "role 'sales' is not defined"),
+    ("email_template_missing", 35, "steps.2.template", "template 'welcome' not found"),
+    ("template_without_subject", 35, "steps.2.template", "has no subject block"),
+    ("when_unparsable", 30, "steps.1.when", "cannot parse condition"),
+    ("when_unknown_lead_field", 30, "steps.1.when", "lead field 'revenue' is not defined"),
+    ("when_later_step", 30, "steps.1.when", "steps.follow_up, which is a later step"),
+    ("next_unknown_step", 40, "steps.3.next", "step 'finish' is not defined"),
+    ("on_reject_unknown_step", 31, "steps.1.on_reject", "did you mean 'disqualify'?"),
+    ("cycle", 40, "steps.3.next", "steps loop back"),
+    ("update_lead_no_change", 36, "steps.3", "needs status, assign_to or fields"),
+    ("score_rule_without_matcher", 25, "steps.0.rules.0", "a rule needs a matcher"),
+]
+
+ERROR_LINE = re.compile(r"^(?P<file>\S+\.yaml):(?P<line>\d+): (?P<field>[\w.()]+): (?P<reason>.+)$")
+
+# A valid SOP needing no template, for tests that write their own files.
+MINIMAL = """\
+id: minimal
+name: Minimal SOP
+version: 1
+owner: Test Owner
+objective: {statement: Qualify leads, metric: qualified leads, baseline: 1, target: 2, deadline: 2027-01-31}
+roles: {rep: [Alex Kim]}
+trigger: {event: new_lead}
+review: {every: 4w, owner: rep}
+steps:
+  - {id: mark_working, kind: update_lead, owner: rep, status: working}
+"""
+
+
+def _errors(path: Path) -> list:
+    with pytest.raises(SopInvalid) as info:
+        load_sop(path)
+    return info.value.errors
+
+
+@pytest.mark.parametrize(("name", "line", "field", "reason"), CASES, ids=[c[0] for c in CASES])
+def test_invalid_sop_is_reported_at_its_line(name: str, line: int, field: str, reason: str) -> None:
+    path = INVALID / f"{name}.yaml"
+    errors = _errors(path)
+    found = [e for e in errors if e.line == line and e.field == field and reason in e.reason]
+    assert found, "expected {}:{}: {}: ...{}... in:\n{}".format(path, line, field, reason, "\n".join(map(str, errors)))
+    assert str(found[0]).startswith(f"{path}:{line}: {field}: ")
+
+
+@pytest.mark.parametrize("name", [c[0] for c in CASES])
+def test_each_file_has_exactly_one_error(name: str) -> None:
+    errors = _errors(INVALID / f"{name}.yaml")
+    assert len(errors) == 1, "\n".join(map(str, errors))
+
+
+def test_every_invalid_file_is_in_the_table() -> None:
+    assert {p.stem for p in INVALID.glob("*.yaml")} == {c[0] for c in CASES}
+
+
+def test_cli_validate_reports_an_invalid_file(capsys: pytest.CaptureFixture[str]) -> None:
+    path = INVALID / "on_reject_unknown_step.yaml"
+    assert cli.main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:31: steps.1.on_reject: step 'disqualfy' is not defined" in err
+
+
+def test_cli_validate_reports_every_file_of_a_directory(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["validate", str(INVALID)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    matches = [ERROR_LINE.match(line) for line in lines]
+    assert all(matches), [line for line, m in zip(lines, matches) if not m]
+    assert {Path(m["file"]).stem for m in matches} == {c[0] for c in CASES}
+    reported = {(Path(m["file"]).stem, int(m["line"]), m["field"]) for m in matches}
+    assert {(name, line, field) for name, line, field, _ in CASES} <= reported
+
+
+def test_cli_validate_accepts_the_sop_definitions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["validate", str(SOP_DIR)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "lead-qualification" in out
+
+
+def test_two_files_with_the_same_sop_id_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(MINIMAL)
+    second.write_text(MINIMAL.replace("name: Minimal SOP", "name: Another SOP"))
+    loaded, errors = validate([tmp_path])
+    assert len(loaded) == 2
+    assert [str(e) for e in errors] == [f"{second}:1: id: SOP id 'minimal' is also used by {first}"]
+    assert cli.main(["validate", str(tmp_path)]) == 1
+    assert f"{second}:1: id: " in capsys.readouterr().err
+
+
+def test_distinct_sop_ids_are_accepted(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(MINIMAL)
+    (tmp_path / "b.yaml").write_text(MINIMAL.replace("id: minimal", "id: another"))
+    loaded, errors = validate([tmp_path])
+    assert errors == []
+    assert sorted(item.sop.id for item in loaded) == ["another", "minimal"]
