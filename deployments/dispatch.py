@@ -14,6 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import PrefectException
 from sqlalchemy import select
 
+from deployments.connection import PrefectUnavailable, prefect_api
 from deployments.serve import deployment_name
 from sopflow.catalog import load_all
 from sopflow.leads import LeadIn
@@ -39,8 +40,9 @@ def submit_lead(lead_in: LeadIn) -> dict[str, Any]:
             runs.ensure_run(session, sop_id, lead.id)
     outcome: dict[str, Any] = {"id": lead.id, "created": created}
     try:
-        outcome["runs"] = start_pending(lead.id)
-    except (httpx.HTTPError, PrefectException) as exc:
+        with prefect_api():
+            outcome["runs"] = start_pending(lead.id)
+    except (httpx.HTTPError, PrefectException, PrefectUnavailable) as exc:
         outcome["runs"] = []
         outcome["not_started"] = f"SOP runs not started ({exc}); they start when `sopflow up` runs"
     return outcome

@@ -29,6 +29,8 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
             home.mkdir(parents=True, exist_ok=True)
             say(f"Starting a local Prefect server on SQLite under {home} ...")
             api_url = stack.enter_context(local_server(home, port))
+            settings.api_url_file().write_text(api_url)  # so other sopflow commands find this server
+            stack.callback(settings.api_url_file().unlink, missing_ok=True)
         os.environ["PREFECT_API_URL"] = api_url  # flow-run subprocesses inherit it
         stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api_url}))
 

@@ -85,8 +85,11 @@ def cmd_approvals(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
+    import httpx
+    from prefect.exceptions import PrefectException
     from prefect.flow_runs import resume_flow_run
 
+    from deployments.connection import prefect_api
     from sopflow.store.db import transaction
     from sopflow.store.models import Approval, SopRun
     from sqlalchemy import select
@@ -108,7 +111,12 @@ def cmd_approve(args: argparse.Namespace) -> int:
         print(f"note: {args.approver!r} is not on the {ask.role} roster ({', '.join(roster)}); "
               "the answer is recorded and the step asks again", file=sys.stderr)
     decision = "reject" if args.reject else "approve"
-    resume_flow_run(args.run_id, run_input={"decision": decision, "approver": args.approver, "notes": args.notes})
+    try:
+        with prefect_api():
+            resume_flow_run(args.run_id, run_input={"decision": decision, "approver": args.approver, "notes": args.notes})
+    except (PrefectException, httpx.HTTPError) as exc:
+        print(f"sopflow approve: could not resume flow run {args.run_id}: {exc}", file=sys.stderr)
+        return 1
     print(f"{decision}d {run.sop_id}/{ask.step_id} as {args.approver}; the run continues")
     return 0
 
@@ -190,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     except SopInvalid as exc:
         print(exc, file=sys.stderr)
         print("sopflow: fix the SOP files above (see `sopflow validate`)", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # PrefectUnavailable, a server that would not start, a run not paused
+        print(f"sopflow {args.command}: {exc}", file=sys.stderr)
         return 1
 
 

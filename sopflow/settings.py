@@ -29,8 +29,17 @@ def intake_token() -> str | None:
 
 
 def prefect_api_url() -> str | None:
-    """Prefect's own `PREFECT_API_URL`, when it points to a running server."""
-    return os.environ.get("PREFECT_API_URL") or None
+    """The Prefect API: `PREFECT_API_URL`, else the one a running `sopflow up` announced in home."""
+    explicit = os.environ.get("PREFECT_API_URL")
+    if explicit:
+        return explicit
+    announced = api_url_file()
+    return announced.read_text().strip() or None if announced.is_file() else None
+
+
+def api_url_file() -> Path:
+    """Where `sopflow up` writes the API URL of the server it started, for the other commands."""
+    return home() / "prefect-api-url"
 
 
 def ui_url() -> str | None:

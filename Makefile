@@ -1,0 +1,29 @@
+# sopflow: `make up` runs it on its embedded default; `make test` runs the test suite.
+# Both install what they need first (a virtualenv in .venv, pinned by constraints.txt).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 4200
+
+.PHONY: up test install browser schema screenshots bench
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+up: install
+	$(BIN)/sopflow up --port $(PORT)
+
+# Debian's chromium for the browser tests; Playwright never downloads a browser here.
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: install browser
+	$(BIN)/python -m pytest
+
+schema: install
+	$(BIN)/sopflow schema --write
