@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+pytest_plugins = ["tests.server_fixture"]  # `sopflow_up`: started only by the tests that ask for it
+
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

@@ -19,7 +19,7 @@ from deployments.server import free_port
 from sopflow.settings import PROJECT_ROOT
 from tests.support import wait_for
 
-FIXTURE_SOPS = Path(__file__).parent.parent / "fixtures" / "sops"
+FIXTURE_SOPS = Path(__file__).parent / "fixtures" / "sops"
 
 
 @dataclass(frozen=True)
