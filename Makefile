@@ -20,7 +20,7 @@ up: install
 
 # Debian's chromium for the browser tests; Playwright never downloads a browser here.
 browser:
-	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 test: install browser
 	$(BIN)/python -m pytest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect.flow_runs import suspend_flow_run
 
-from tasks.approval import ApprovalForm, answer, ask
+from tasks.approval import answer, ask, form_for
 from tasks.records import Result, StepCall
 
 
@@ -18,7 +18,7 @@ def await_decision(call: StepCall) -> Result:
         asked = ask.with_options(name=call.step_id, task_run_name=f"{call.step_id} (ask)")(call)
         if asked["status"] != "waiting":
             return asked
-        form = ApprovalForm.with_initial_data(description=asked["description"])
+        form = form_for(call.planned.step).with_initial_data(description=asked["description"])
         response = suspend_flow_run(wait_for_input=form, key=f"{call.step_id.replace('_', '-')}-ask-{asked['ask']}")
         answered = answer.with_options(name=call.step_id, task_run_name=f"{call.step_id} (answer)")(
             call, asked["ask_id"], response

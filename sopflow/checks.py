@@ -13,6 +13,7 @@ from sopflow.schema import END, LEAD_FIELDS, ApprovalStep, EmailStep, UpdateLead
 from sopflow.templates import check_template
 
 Problem = tuple[yamlpos.Path_, str]
+RESERVED_RESULT_KEYS = {"decision", "approver", "notes", "asks", "status", "reason"}
 
 
 def check_sop(loaded: LoadedSop) -> list[SopError]:
@@ -41,6 +42,9 @@ def _problems(loaded: LoadedSop) -> Iterator[Problem]:
             yield at + ("owner",), _unknown("role", step.owner, roles)
         if isinstance(step, UpdateLeadStep) and step.assign_to and step.assign_to not in sop.roles:
             yield at + ("assign_to",), _unknown("role", step.assign_to, roles)
+        if isinstance(step, ApprovalStep):
+            for name in sorted(set(step.inputs) & RESERVED_RESULT_KEYS):
+                yield at + ("inputs", name), f"input name {name!r} is reserved; choose another name"
         if isinstance(step, EmailStep):
             reason = check_template(template_dir, step.template)
             if reason:

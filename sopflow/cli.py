@@ -111,14 +111,29 @@ def cmd_approve(args: argparse.Namespace) -> int:
         print(f"note: {args.approver!r} is not on the {ask.role} roster ({', '.join(roster)}); "
               "the answer is recorded and the step asks again", file=sys.stderr)
     decision = "reject" if args.reject else "approve"
+    answer = {**_parse_inputs(args.input), "decision": decision, "approver": args.approver, "notes": args.notes}
     try:
         with prefect_api():
-            resume_flow_run(args.run_id, run_input={"decision": decision, "approver": args.approver, "notes": args.notes})
+            resume_flow_run(args.run_id, run_input=answer)
     except (PrefectException, httpx.HTTPError) as exc:
         print(f"sopflow approve: could not resume flow run {args.run_id}: {exc}", file=sys.stderr)
         return 1
     print(f"{decision}d {run.sop_id}/{ask.step_id} as {args.approver}; the run continues")
     return 0
+
+
+def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
+    """`NAME=VALUE` pairs; values read as JSON when they are (12, true), else as text."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"sopflow approve: --input {pair!r} must look like NAME=VALUE")
+        try:
+            values[name.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[name.strip()] = raw
+    return values
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -182,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--approver", required=True, help="your name as the SOP's roster lists it")
     p.add_argument("--reject", action="store_true")
     p.add_argument("--notes", default="")
+    p.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                   help="a value the step's form asks for (repeatable), e.g. --input discount_percent=12")
     p.set_defaults(func=cmd_approve)
 
     p = sub.add_parser("runs", help="list SOP runs")

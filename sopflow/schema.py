@@ -107,10 +107,32 @@ class EmailStep(StepBase):
     to: Literal["lead"] = Field(default="lead", description="Who gets the email: the lead.")
 
 
+class FormInput(Strict):
+    """A value the person answering records in the form (a deal's discount, the lead's budget)."""
+
+    label: Text
+    type: Literal["text", "number", "integer", "yes_no", "choice"] = "text"
+    choices: list[Text] | None = None
+    required: bool = True
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @model_validator(mode="after")
+    def _choices_for_choice(self) -> FormInput:
+        if (self.type == "choice") != bool(self.choices):
+            raise ValueError("choices are given exactly when type is choice")
+        if (self.minimum is not None or self.maximum is not None) and self.type not in ("number", "integer"):
+            raise ValueError("minimum and maximum apply to number and integer inputs only")
+        return self
+
+
 class ApprovalStep(StepBase):
     kind: Literal["approval"]
     prompt: Text = Field(description="What the approver is asked to decide.")
     checklist: list[Text] = Field(default_factory=list, description="Points the approver checks before answering.")
+    inputs: dict[StepId, FormInput] = Field(
+        default_factory=dict, description="Values recorded with the answer; later steps read steps.<id>.<input>."
+    )
     on_reject: str = Field(default=END, description="Step id to go to when rejected, or `end`.")
 
 

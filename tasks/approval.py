@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+
+import pydantic
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -23,6 +25,21 @@ class ApprovalForm(RunInput):
     decision: Literal["approve", "reject"] = Field(description="Approve to go on; reject follows the SOP's on_reject.")
     approver: str = Field(min_length=1, description="Your name, as the SOP's roster lists it.")
     notes: str = Field(default="", description="Why; what you checked; anything the next person needs.")
+
+
+_TYPES: dict[str, Any] = {"text": str, "number": float, "integer": int, "yes_no": bool}
+
+
+def form_for(step: ApprovalStep) -> type[ApprovalForm]:
+    """The step's resume form: decision, approver and notes, plus the step's own inputs."""
+    if not step.inputs:
+        return ApprovalForm
+    fields: dict[str, Any] = {}
+    for name, spec in step.inputs.items():
+        annotation = Literal[tuple(spec.choices)] if spec.choices else _TYPES[spec.type]
+        options = {"title": spec.label, "ge": spec.minimum, "le": spec.maximum}
+        fields[name] = (annotation, Field(**options)) if spec.required else (annotation | None, Field(None, **options))
+    return pydantic.create_model("ApprovalForm", __base__=ApprovalForm, **fields)
 
 
 def _step(call: StepCall) -> ApprovalStep:
@@ -78,5 +95,6 @@ def answer(call: StepCall, ask_id: int, form: ApprovalForm) -> Result:
         if not stored.accepted:
             return {"status": "refused", "reason": stored.refusal}
         first = approvals.previous_asks(session, call.run_id, step.id)[0]
-        result = {"decision": stored.decision, "approver": stored.approver, "notes": stored.notes, "asks": stored.ask + 1}
+        result = {"decision": stored.decision, "approver": stored.approver, "notes": stored.notes,
+                  "asks": stored.ask + 1, **form.model_dump(include=set(step.inputs))}
         return complete(session, call, result, first.asked_at)
