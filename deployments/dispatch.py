@@ -15,7 +15,6 @@ from prefect.exceptions import PrefectException
 from sqlalchemy import select
 
 from deployments.connection import PrefectUnavailable, prefect_api
-from deployments.serve import deployment_name
 from sopflow.catalog import load_all
 from sopflow.leads import LeadIn
 from sopflow.store import runs
@@ -24,8 +23,14 @@ from sopflow.store.leads import add_lead
 from sopflow.store.models import SopRun
 
 
-def new_lead_sops() -> list[str]:
-    return sorted(sop_id for sop_id, loaded in load_all().items() if loaded.sop.trigger.event == "new_lead")
+def deployment_name(sop_id: str) -> str:
+    """`<flow>/<deployment>` as Prefect names it: both are the SOP id."""
+    return f"{sop_id}/{sop_id}"
+
+
+def sops_started_by(event: str, status: str | None = None) -> list[str]:
+    """The SOPs a lead event starts: `new_lead`, or `lead_status` with the lead's new status."""
+    return sorted(sop_id for sop_id, loaded in load_all().items() if loaded.sop.trigger.starts_on(event, status))
 
 
 def submit_lead(lead_in: LeadIn) -> dict[str, Any]:
@@ -36,7 +41,7 @@ def submit_lead(lead_in: LeadIn) -> dict[str, Any]:
     """
     with transaction() as session:
         lead, created = add_lead(session, lead_in)
-        for sop_id in new_lead_sops():
+        for sop_id in sops_started_by("new_lead"):
             runs.ensure_run(session, sop_id, lead.id)
     outcome: dict[str, Any] = {"id": lead.id, "created": created}
     try:

@@ -6,13 +6,9 @@ from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.types.entrypoint import EntrypointType
 
+from flows.housekeeping import housekeeping
 from flows.sops import flows_in, plans
 from sopflow import settings
-
-
-def deployment_name(sop_id: str) -> str:
-    """`<flow>/<deployment>` as Prefect names it: both are the SOP id."""
-    return f"{sop_id}/{sop_id}"
 
 
 def sop_deployments() -> list[RunnerDeployment]:
@@ -31,6 +27,10 @@ def sop_deployments() -> list[RunnerDeployment]:
             **({"cron": sop.trigger.cron} if sop.trigger.cron else {}),
         )
         deployments.append(deployment)
+    deployments.append(housekeeping.to_deployment(
+        name="every-minute", interval=60, tags=["sopflow"], entrypoint_type=EntrypointType.MODULE_PATH,
+        description="Wakes runs whose wait is over; starts SOP runs claimed while Prefect was unreachable.",
+    ))
     return deployments
 
 

@@ -8,6 +8,7 @@ from prefect import get_run_logger
 from prefect.runtime import flow_run
 
 from flows.approval import await_decision
+from flows.waiting import await_wake
 from sopflow.plan import Plan
 from sopflow.schema import END
 from sopflow.store import runs
@@ -16,12 +17,15 @@ from tasks.email import email
 from tasks.records import Result, StepCall
 from tasks.score import score
 from tasks.update_lead import update_lead
+from tasks.webhook import webhook
 
 STEP_RUNNERS: dict[str, Callable[[StepCall], Result]] = {
     "score": lambda call: score.with_options(name=call.step_id)(call),
     "email": lambda call: email.with_options(name=call.step_id)(call),
     "update_lead": lambda call: update_lead.with_options(name=call.step_id)(call),
+    "webhook": lambda call: webhook.with_options(name=call.step_id)(call),
     "approval": await_decision,
+    "wait": await_wake,
 }
 
 

@@ -9,7 +9,7 @@ from sopflow import yamlpos
 from sopflow.conditions import ConditionError, parse_condition
 from sopflow.errors import SopError
 from sopflow.loader import LoadedSop
-from sopflow.schema import END, LEAD_FIELDS, ApprovalStep, EmailStep, UpdateLeadStep
+from sopflow.schema import END, LEAD_FIELDS, ApprovalStep, EmailStep, UpdateLeadStep, WebhookStep
 from sopflow.templates import check_template
 
 Problem = tuple[yamlpos.Path_, str]
@@ -49,6 +49,10 @@ def _problems(loaded: LoadedSop) -> Iterator[Problem]:
             reason = check_template(template_dir, step.template)
             if reason:
                 yield at + ("template",), reason
+        if isinstance(step, WebhookStep) and step.send != "lead":
+            sent = step.send.removeprefix("steps.")
+            if not step.send.startswith("steps.") or sent not in ids[:index]:
+                yield at + ("send",), f"send {step.send!r} must be `lead` or steps.<an earlier step id>"
         if step.when is not None:
             yield from _condition_problems(at + ("when",), step.when, ids[:index], ids)
         for key, target in _targets(step):

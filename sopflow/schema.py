@@ -50,17 +50,27 @@ class Review(Strict):
 
 
 class Trigger(Strict):
-    """What starts a run: every new lead (`event: new_lead`) or a schedule (`cron:`)."""
+    """What starts a run: a new lead, a lead reaching a status, or a schedule.
 
-    event: Literal["new_lead"] | None = None
+    `event: new_lead` · `event: lead_status` with `status: qualified` · `cron: "0 9 * * 1"`
+    """
+
+    event: Literal["new_lead", "lead_status"] | None = None
+    status: LeadStatus | None = Field(default=None, description="With event: lead_status, the status that starts a run.")
     cron: Text | None = None
     timezone: str = "UTC"
 
     @model_validator(mode="after")
     def _one_kind(self) -> Trigger:
         if (self.event is None) == (self.cron is None):
-            raise ValueError("a trigger needs exactly one of event: new_lead or cron: '<schedule>'")
+            raise ValueError("a trigger needs exactly one of event: new_lead, event: lead_status or cron: '<schedule>'")
+        if (self.event == "lead_status") != (self.status is not None):
+            raise ValueError("status is given exactly when event is lead_status")
         return self
+
+    def starts_on(self, event: str, status: str | None = None) -> bool:
+        """True when a lead event (`new_lead`, or `lead_status` with its new status) starts this SOP."""
+        return self.event == event and self.status == status
 
 
 class StepBase(Strict):
@@ -149,8 +159,29 @@ class UpdateLeadStep(StepBase):
         return self
 
 
-Step = Annotated[Union[ScoreStep, EmailStep, ApprovalStep, UpdateLeadStep], Field(discriminator="kind")]
-STEP_KINDS = ("approval", "email", "score", "update_lead")
+class WaitStep(StepBase):
+    kind: Literal["wait"]
+    duration: Duration = Field(description="How long the run waits (holding no process) before going on.")
+
+
+SecretRef = Annotated[str, StringConstraints(pattern=r"^(env|secret):[A-Za-z0-9_-]+$")]
+
+
+class WebhookStep(StepBase):
+    kind: Literal["webhook"]
+    url: Annotated[str, StringConstraints(pattern=r"^(https?://\S+|env:[A-Za-z0-9_]+)$")] = Field(
+        description="Where to POST: an http(s) URL, or env:NAME to read it from the environment."
+    )
+    auth: SecretRef | None = Field(
+        default=None, description="Bearer token: env:NAME (environment) or secret:NAME (a Prefect Secret block)."
+    )
+    send: str = Field(default="lead", description="What to POST: `lead`, or `steps.<earlier step id>` for its result.")
+
+
+Step = Annotated[
+    Union[ScoreStep, EmailStep, ApprovalStep, UpdateLeadStep, WaitStep, WebhookStep], Field(discriminator="kind")
+]
+STEP_KINDS = ("approval", "email", "score", "update_lead", "wait", "webhook")
 
 
 class Sop(Strict):

@@ -8,7 +8,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.orm import Session
 
+from deployments.dispatch import sops_started_by, start_pending
 from sopflow.schema import UpdateLeadStep
+from sopflow.store import runs
 from sopflow.store.leads import get_lead
 from tasks.records import Result, StepCall, once
 
@@ -18,8 +20,11 @@ def _update(session: Session, call: StepCall, context: dict[str, Any]) -> Result
     assert isinstance(step, UpdateLeadStep)
     lead = get_lead(session, call.lead_id)
     changes: Result = {}
-    if step.status:
+    if step.status and step.status != lead.status:
         lead.status = changes["status"] = step.status
+        # Claimed in this transaction, so the status change and the runs it starts commit together.
+        changes["starts"] = [runs.ensure_run(session, sop_id, lead.id).sop_id
+                             for sop_id in sops_started_by("lead_status", step.status)]
     if step.assign_to:
         lead.owner = changes["owner"] = call.plan.sop.roles[step.assign_to][0]
     if step.fields:
@@ -30,4 +35,7 @@ def _update(session: Session, call: StepCall, context: dict[str, Any]) -> Result
 
 @task(cache_policy=NO_CACHE)
 def update_lead(call: StepCall) -> Result:
-    return once(call, _update)
+    result = once(call, _update)
+    if result.get("starts"):
+        start_pending(call.lead_id)  # if Prefect is unreachable, housekeeping starts them later
+    return result

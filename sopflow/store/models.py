@@ -55,6 +55,8 @@ class Lead(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     grade: Mapped[str | None] = mapped_column(String(1))
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    do_not_contact: Mapped[bool] = mapped_column(default=False)
+    unsubscribed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -116,6 +118,12 @@ class Approval(Base):
     refusal: Mapped[str | None] = mapped_column(Text)
 
 
+def _outbox_key(context: Any) -> str:
+    """The email's idempotency key, stable per (run, step): sopflow-<run id>-<step id>."""
+    row = context.get_current_parameters()
+    return f"sopflow-{row['sop_run_id']}-{row['step_id']}"
+
+
 class OutboxEmail(Base):
     """An email a step queued: exactly one per (run, step)."""
 
@@ -130,5 +138,24 @@ class OutboxEmail(Base):
     subject: Mapped[str] = mapped_column(String(500))
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|sending|sent|failed|unconfirmed
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)  # extra headers, e.g. List-Unsubscribe
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True, default=_outbox_key)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(500))
+    sent_at: Mapped[datetime | None]
+
+
+class Wait(Base):
+    """A `wait` step's wake time; the waker resumes the suspended run once it has passed."""
+
+    __tablename__ = "waits"
+    __table_args__ = (UniqueConstraint("sop_run_id", "step_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    sop_run_id: Mapped[str] = mapped_column(ForeignKey("sop_runs.id"))
+    step_id: Mapped[str] = mapped_column(String(100))
+    wake_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]

@@ -1,0 +1,88 @@
+"""`webhook` step: POST the lead or an earlier step's result, with an idempotency key, retried."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from sopflow.schema import WebhookStep
+from sopflow.store import runs
+from sopflow.store.db import transaction
+from sopflow.store.models import utcnow
+from tasks.records import Result, StepCall, complete, settled, step_context
+
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+class TransientWebhookError(RuntimeError):
+    """The endpoint may accept the same request later; the task retries it with backoff."""
+
+
+def resolve(reference: str, step_id: str) -> str:
+    """The value behind `env:NAME` or `secret:NAME` (a Prefect Secret block); never logged."""
+    source, _, name = reference.partition(":")
+    if source == "env":
+        value = os.environ.get(name)
+        if not value:
+            raise RuntimeError(f"webhook step {step_id} needs the environment variable {name}; set it where flows run")
+        return value
+    from prefect.blocks.system import Secret
+
+    return str(Secret.load(name).get())
+
+
+def _payload(step: WebhookStep, context: dict[str, Any]) -> Any:
+    if step.send == "lead":
+        return {"lead": context["lead"], "sop": context["sop"]}
+    step_id = step.send.removeprefix("steps.")
+    return {"lead_id": context["lead"]["id"], "step": step_id, "result": context["steps"].get(step_id), "sop": context["sop"]}
+
+
+def _post(call: StepCall, step: WebhookStep, payload: Any) -> httpx.Response:
+    url = step.url if step.url.startswith("http") else resolve(step.url, step.id)
+    headers = {"Idempotency-Key": f"sopflow-{call.run_id}-{call.step_id}"}
+    if step.auth:
+        headers["Authorization"] = f"Bearer {resolve(step.auth, step.id)}"
+    try:
+        response = httpx.post(url, json=payload, headers=headers, timeout=TIMEOUT)
+    except httpx.TransportError as exc:  # connection refused, timeout: worth retrying
+        raise TransientWebhookError(f"webhook step {step.id}: {type(exc).__name__} talking to the endpoint") from None
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TransientWebhookError(f"webhook step {step.id}: endpoint answered {response.status_code}")
+    return response
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what may succeed later; a refused request or a missing setting is final."""
+    try:
+        state.result()
+    except TransientWebhookError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(cache_policy=NO_CACHE, retries=4, retry_delay_seconds=[2, 10, 30, 60], retry_jitter_factor=0.2,
+      retry_condition_fn=_transient)
+def webhook(call: StepCall) -> Result:
+    """Deliver once: a crash between the POST and its record resends with the same idempotency key."""
+    step = call.planned.step
+    assert isinstance(step, WebhookStep)
+    started = utcnow()
+    with transaction() as session:
+        done = settled(session, call)
+        if done is not None:
+            return done
+        payload = _payload(step, step_context(session, call))
+    response = _post(call, step, payload)  # outside any transaction: the store is not held during I/O
+    result: Result = {"delivered": response.is_success, "http_status": response.status_code}
+    if not response.is_success:
+        result["error"] = f"endpoint refused the request ({response.status_code}); not retried"
+    with transaction() as session:
+        record = runs.step_record(session, call.run_id, call.step_id)  # a concurrent attempt may have recorded
+        return {"status": record.status, **record.result} if record else complete(session, call, result, started)
