@@ -40,7 +40,12 @@ def run_plan(plan: Plan, lead_id: str) -> dict[str, str]:
     step_id, outcome = plan.first, "completed"
     while step_id != END:
         planned = plan.steps[step_id]
-        result = STEP_RUNNERS[planned.step.kind](StepCall(plan, run.id, lead_id, step_id))
+        try:
+            result = STEP_RUNNERS[planned.step.kind](StepCall(plan, run.id, lead_id, step_id))
+        except Exception as exc:  # recorded, then re-raised so Prefect shows the failure (and can retry the run)
+            with transaction() as session:
+                runs.set_state(session, run.id, "failed", f"failed at {step_id}: {type(exc).__name__}")
+            raise
         if result["status"] == "skipped":
             step_id = planned.following
         elif result.get("decision") == "reject":

@@ -10,7 +10,8 @@ from sopflow.conditions import ConditionError, parse_condition
 from sopflow.errors import SopError
 from sopflow.loader import LoadedSop
 from sopflow.schema import END, LEAD_FIELDS, ApprovalStep, EmailStep, UpdateLeadStep, WebhookStep
-from sopflow.templates import check_template
+from sopflow.leads import LEAD_CONTEXT_KEYS
+from sopflow.templates import check_template, variables_used
 
 Problem = tuple[yamlpos.Path_, str]
 RESERVED_RESULT_KEYS = {"decision", "approver", "notes", "asks", "status", "reason"}
@@ -49,6 +50,8 @@ def _problems(loaded: LoadedSop) -> Iterator[Problem]:
             reason = check_template(template_dir, step.template)
             if reason:
                 yield at + ("template",), reason
+            else:
+                yield from _template_variable_problems(at + ("template",), template_dir, step.template, ids[:index])
         if isinstance(step, WebhookStep) and step.send != "lead":
             sent = step.send.removeprefix("steps.")
             if not step.send.startswith("steps.") or sent not in ids[:index]:
@@ -79,6 +82,24 @@ def _condition_problems(path: yamlpos.Path_, source: str, earlier: list[str], id
         elif name[0] == "steps" and name[1] not in earlier:
             where = "a later step" if name[1] in ids else "not a step"
             yield path, f"condition uses steps.{name[1]}, which is {where}; use an earlier step"
+
+
+TEMPLATE_ROOTS = {"lead", "steps", "sop"}
+SOP_KEYS = {"id", "name", "version"}
+
+
+def _template_variable_problems(path: yamlpos.Path_, template_dir, name: str, earlier: list[str]) -> Iterator[Problem]:
+    """Every variable the template reads that this step does not provide."""
+    for used in sorted(variables_used(template_dir, name)):
+        shown = ".".join(used)
+        if used[0] not in TEMPLATE_ROOTS:
+            yield path, f"template {name} uses {shown!r}, which an email step does not provide (it gives lead, steps, sop)"
+        elif used[0] == "lead" and len(used) > 1 and used[1] not in LEAD_CONTEXT_KEYS:
+            yield path, f"template {name} uses {shown!r}, but a lead has no {used[1]!r}"
+        elif used[0] == "sop" and len(used) > 1 and used[1] not in SOP_KEYS:
+            yield path, f"template {name} uses {shown!r}; sop gives {', '.join(sorted(SOP_KEYS))}"
+        elif used[0] == "steps" and len(used) > 1 and used[1] not in earlier:
+            yield path, f"template {name} uses {shown!r}, but {used[1]!r} is not an earlier step"
 
 
 def _targets(step: object) -> Iterator[tuple[str, str]]:

@@ -50,7 +50,8 @@ def cmd_lead_add(args: argparse.Namespace) -> int:
     from deployments.dispatch import submit_lead
     from sopflow.leads import LeadIn
 
-    fields = {k: getattr(args, k) for k in ("email", "name", "company", "title", "employees", "industry", "source")}
+    names = ("email", "name", "company", "title", "employees", "industry", "source", "do_not_contact")
+    fields = {k: getattr(args, k) for k in names}
     try:
         lead = LeadIn.model_validate({k: v for k, v in fields.items() if v is not None})
     except pydantic.ValidationError as exc:
@@ -61,6 +62,22 @@ def cmd_lead_add(args: argparse.Namespace) -> int:
     started = ", ".join(f"{r['sop']} (flow run {r['flow_run_id']})" for r in outcome["runs"]) or "none"
     verb = "added" if outcome["created"] else "already known"
     _emit(args, outcome, [f"lead {outcome['id']} {verb}; SOP runs: {started}", *filter(None, [outcome.get("not_started")])])
+    return 0
+
+
+def cmd_lead_engage(args: argparse.Namespace) -> int:
+    from sopflow.store import engagement
+    from sopflow.store.db import transaction
+
+    try:
+        with transaction() as session:
+            event = engagement.record(session, args.lead_id, args.event, source="cli")
+            row = {"id": event.id, "lead_id": event.lead_id, "event": event.kind, "occurred_at": _iso(event.occurred_at)}
+    except LookupError:
+        print(f"sopflow lead engage: no lead has id {args.lead_id!r}; use the id `sopflow lead add` printed",
+              file=sys.stderr)
+        return 1
+    _emit(args, row, [f"recorded {row['event']} for lead {row['lead_id']}; the next scoring counts it"])
     return 0
 
 
@@ -136,6 +153,26 @@ def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
     return values
 
 
+def cmd_wake(args: argparse.Namespace) -> int:
+    from deployments.connection import prefect_api
+    from flows.waiting import wake_due_runs
+    from sopflow.store import waits
+    from sopflow.store.db import transaction
+    from sopflow.store.models import utcnow
+
+    with transaction() as session:
+        pending = [w for w, run in waits.pending(session) if run.flow_run_id == args.run_id]
+        for wait in pending:
+            wait.wake_at = min(wait.wake_at, utcnow())
+    if not pending:
+        print(f"sopflow wake: flow run {args.run_id} is not waiting; see `sopflow runs`", file=sys.stderr)
+        return 1
+    with prefect_api():
+        woken = wake_due_runs()
+    print(f"woke {args.run_id}" if args.run_id in woken else f"{args.run_id} is due; housekeeping resumes it shortly")
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from sopflow.store.db import transaction
     from sopflow.store.runs import list_runs
@@ -185,8 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("name", "company", "title", "industry", "source"):
         p.add_argument(f"--{name}")
     p.add_argument("--employees", type=int)
+    p.add_argument("--do-not-contact", action="store_true", default=None, help="never email this lead")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lead_add)
+    p = lead.add_parser("engage", help="record that a lead opened an email, replied, met or visited (for scoring)")
+    p.add_argument("lead_id", help="the lead's id, as `sopflow lead add` printed it")
+    p.add_argument("--event", required=True, choices=("opened", "replied", "meeting", "visit"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lead_engage)
 
     p = sub.add_parser("approvals", help="list approvals waiting for an answer")
     p.add_argument("--json", action="store_true")
@@ -200,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
                    help="a value the step's form asks for (repeatable), e.g. --input discount_percent=12")
     p.set_defaults(func=cmd_approve)
+
+    p = sub.add_parser("wake", help="end a run's wait now (the run goes on at once)")
+    p.add_argument("run_id", help="the flow run id, as `sopflow runs` lists it")
+    p.set_defaults(func=cmd_wake)
 
     p = sub.add_parser("runs", help="list SOP runs")
     p.add_argument("--sop", help="only this SOP id")

@@ -8,6 +8,9 @@ from typing import Any
 from sopflow.schema import ApprovalStep
 
 
+_ANSWER_KEYS = {"status", "decision", "approver", "notes", "asks"}
+
+
 def _cell(value: Any) -> str:
     return str(value if value not in (None, "") else "—").replace("|", "\\|").replace("\n", " ")
 
@@ -32,6 +35,13 @@ def approval_description(
     if breakdown is not None:
         lines += ["", "| Score breakdown | Points |", "|---|---|"]
         lines += [f"| {_cell(item['rule'])} | {item['points']:+d} |" for item in breakdown] or ["| no rule matched | 0 |"]
+    answers = [(step_id, r) for step_id, r in context["steps"].items() if "decision" in r]
+    if answers:
+        lines += ["", "| Earlier answers | Decision | By | Recorded |", "|---|---|---|---|"]
+        for step_id, r in answers:
+            recorded = ", ".join(f"{k}: {v}" for k, v in r.items() if k not in _ANSWER_KEYS) or "—"
+            lines.append(f"| {step_id} | {r['decision']} | {_cell(r['approver'])} | {_cell(recorded)} |")
+        lines += [f"\n> **{step_id}** notes: {_cell(r['notes'])}" for step_id, r in answers if r.get("notes")]
     if step.checklist:
         lines += ["", "**Check before answering:**", *[f"- [ ] {item}" for item in step.checklist]]
     due = due_by.strftime("%Y-%m-%d %H:%M UTC") if due_by else "no deadline"

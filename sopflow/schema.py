@@ -8,7 +8,7 @@ from `Sop` by `sopflow schema --write`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -20,8 +20,11 @@ SopId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*[a-z0-9]$")]
 RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 
-LEAD_FIELDS = ("name", "company", "title", "employees", "industry", "source", "status", "score", "grade")
-LeadField = Literal["name", "company", "title", "employees", "industry", "source", "status", "score", "grade"]
+# `stage` is kept in the lead's `fields` JSON; opened/replied/meeting/visit count recent engagement events.
+LEAD_FIELDS = ("name", "company", "title", "employees", "industry", "source", "status", "score", "grade", "stage",
+               "opened", "replied", "meeting", "visit")
+LeadField = Literal["name", "company", "title", "employees", "industry", "source", "status", "score", "grade", "stage",
+                    "opened", "replied", "meeting", "visit"]
 LeadStatus = Literal[
     "new", "working", "nurture", "qualified", "disqualified", "opportunity", "customer", "closed_lost"
 ]
@@ -83,11 +86,16 @@ class StepBase(Strict):
 
 
 class ScoreRule(Strict):
-    """Points given when a lead field matches; every given matcher must hold."""
+    """Points given when a lead field matches; every given matcher must hold.
+
+    `group` says which total the points add to: `fit` (who the lead is), `engagement` (what the lead
+    did lately: opened, replied, meeting, visit) or `negative` (never capped; points are 0 or less).
+    """
 
     label: Text
     field: LeadField
     points: int
+    group: Literal["fit", "engagement", "negative"] = "fit"
     equals: str | int | float | None = None
     one_of: list[str] | None = None
     contains_any: list[str] | None = None
@@ -99,16 +107,38 @@ class ScoreRule(Strict):
         matchers = (self.equals, self.one_of, self.contains_any, self.at_least, self.at_most)
         if all(m is None for m in matchers):
             raise ValueError("a rule needs a matcher: equals, one_of, contains_any, at_least or at_most")
+        if self.group == "negative" and self.points > 0:
+            raise ValueError(f"a rule in the negative group takes points of 0 or less, not {self.points}; "
+                             "use group fit or engagement for positive points")
         return self
 
 
 class ScoreStep(StepBase):
     kind: Literal["score"]
+    DEFAULT_STAGES: ClassVar[dict[str, int]] = {"sql": 70, "mql": 40}
+
     rules: list[ScoreRule] = Field(min_length=1)
     grades: dict[Literal["A", "B", "C"], int] = Field(
         default_factory=lambda: {"A": 80, "B": 60, "C": 40},
         description="Lowest score for each grade; anything lower is D.",
     )
+    caps: dict[Literal["fit", "engagement"], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="Most points the fit and engagement groups may add, e.g. {fit: 60, engagement: 40}; "
+        "the negative group is never capped.",
+    )
+    decay_days: int = Field(default=30, ge=1, description="Engagement events count for this many days.")
+    stages: dict[Literal["sql", "mql"], int] = Field(
+        default_factory=lambda: dict(ScoreStep.DEFAULT_STAGES),
+        description="Lowest score for each lifecycle stage (sql, mql); anything lower is `lead`.",
+    )
+
+    @model_validator(mode="after")
+    def _stages_in_order(self) -> ScoreStep:
+        sql, mql = self.stages.get("sql"), self.stages.get("mql")
+        if sql is not None and mql is not None and sql < mql:
+            raise ValueError(f"stages.sql ({sql}) must be at least stages.mql ({mql}); an SQL is a further stage")
+        return self
 
 
 class EmailStep(StepBase):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,25 @@ def sop_dir() -> Path:
 def intake_token() -> str | None:
     """Bearer token the HTTP intake requires (`SOPFLOW_INTAKE_TOKEN`)."""
     return os.environ.get("SOPFLOW_INTAKE_TOKEN") or None
+
+
+def public_url() -> str:
+    """Where recipients reach sopflow's intake, for unsubscribe links (`SOPFLOW_PUBLIC_URL`)."""
+    return (os.environ.get("SOPFLOW_PUBLIC_URL") or "http://127.0.0.1:8765").rstrip("/")
+
+
+def secret_key() -> bytes:
+    """Key that signs unsubscribe links: `SOPFLOW_SECRET_KEY`, else one made once and kept in home."""
+    explicit = os.environ.get("SOPFLOW_SECRET_KEY")
+    if explicit:
+        return explicit.encode()
+    path = home() / "secret-key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip().encode()
 
 
 def prefect_api_url() -> str | None:

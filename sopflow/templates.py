@@ -53,6 +53,24 @@ def check_template(template_dir: Path, name: str) -> str | None:
     return None
 
 
+def variables_used(template_dir: Path, name: str) -> set[tuple[str, ...]]:
+    """The variables template `name` reads from its context, as paths: ("lead", "company"), ("sop",)."""
+    env = _environment(template_dir, False)
+    source = template_file(template_dir, name).read_text(encoding="utf-8")
+    tree = env.parse(source)
+    local = {n.name for n in tree.find_all(jinja2.nodes.Name) if n.ctx in ("store", "param")}
+    paths: set[tuple[str, ...]] = set()
+    for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Name)):
+        parts: list[str] = []
+        while isinstance(node, jinja2.nodes.Getattr):
+            parts.append(node.attr)
+            node = node.node
+        if isinstance(node, jinja2.nodes.Name) and node.ctx == "load" and node.name not in local:
+            paths.add((node.name, *reversed(parts)))
+    # keep only the longest path of each chain: lead.company, not also lead
+    return {p for p in paths if not any(q != p and q[: len(p)] == p for q in paths)}
+
+
 def render_email(template_dir: Path, name: str, variables: dict[str, Any]) -> RenderedEmail:
     """Render the subject, text and html blocks of template `name` with `variables`."""
     filename = template_file(template_dir, name).name

@@ -1,4 +1,8 @@
-"""`email` step: render the step's template into the outbox, once per run and step."""
+"""`email` step: render into the outbox once per run and step, then deliver it exactly once.
+
+A lead marked do-not-contact or unsubscribed is never emailed: the step records why it
+skipped. Transient delivery failures retry with backoff; permanent ones are recorded.
+"""
 
 from __future__ import annotations
 
@@ -9,28 +13,48 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.orm import Session
 
 from sopflow import settings
+from sopflow.consent import opted_out, unsubscribe_url, with_unsubscribe
+from sopflow.mail import DeliveryError, deliver, idempotency_key, transport_from_settings
 from sopflow.schema import EmailStep
+from sopflow.store.leads import get_lead
 from sopflow.store.models import OutboxEmail
 from sopflow.store.outbox import queue_email
 from sopflow.templates import render_email
-from tasks.records import Result, StepCall, once
+from tasks.records import Result, SkipStep, StepCall, once
 
 
 def _queue(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
     step = call.planned.step
     assert isinstance(step, EmailStep)
+    lead = get_lead(session, call.lead_id)
+    reason = opted_out(lead.do_not_contact, lead.unsubscribed_at is not None)
+    if reason:
+        raise SkipStep(f"not emailed: {reason}")
+    url = unsubscribe_url(lead.id)
     rendered = render_email(settings.sop_dir() / "templates", step.template, context)
-    email = queue_email(
-        session,
-        OutboxEmail(
-            sop_run_id=call.run_id, step_id=call.step_id, lead_id=call.lead_id,
-            to_address=context["lead"]["email"], subject=rendered.subject,
-            body_text=rendered.text, body_html=rendered.html,
-        ),
-    )
+    text, html = with_unsubscribe(rendered.text, rendered.html, url)
+    email = queue_email(session, OutboxEmail(
+        sop_run_id=call.run_id, step_id=call.step_id, lead_id=call.lead_id, to_address=lead.email,
+        subject=rendered.subject, body_text=text, body_html=html,
+        headers={"List-Unsubscribe": f"<{url}>"}, idempotency_key=idempotency_key(call.run_id, call.step_id),
+    ))
     return {"outbox_id": email.id, "template": step.template}
 
 
-@task(cache_policy=NO_CACHE)
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except DeliveryError as exc:
+        return not exc.permanent
+    except Exception:
+        return False
+    return False
+
+
+@task(cache_policy=NO_CACHE, retries=4, retry_delay_seconds=[2, 10, 30, 60], retry_jitter_factor=0.2,
+      retry_condition_fn=_transient)
 def email(call: StepCall) -> Result:
-    return once(call, _queue)
+    result = once(call, _queue)
+    if result["status"] == "completed":
+        result["delivery"] = deliver(result["outbox_id"], transport_from_settings())
+    return result

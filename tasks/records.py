@@ -20,6 +20,10 @@ from sopflow.store.models import utcnow
 Result = dict[str, Any]
 
 
+class SkipStep(Exception):
+    """Raised by a step's action to record the step as skipped, with the reason, instead of acting."""
+
+
 @dataclass(frozen=True)
 class StepCall:
     """One step of one run: what a step task is given (ids only, never personal data)."""
@@ -68,7 +72,11 @@ def once(call: StepCall, act: Callable[[Session, StepCall, dict[str, Any]], Resu
             done = settled(session, call)
             if done is not None:
                 return done
-            return complete(session, call, act(session, call, step_context(session, call)), started)
+            try:
+                result, status = act(session, call, step_context(session, call)), "completed"
+            except SkipStep as skip:
+                result, status = {"reason": str(skip)}, "skipped"
+            return complete(session, call, result, started, status)
     except IntegrityError:  # the same step ran concurrently and recorded first; its record stands
         with transaction() as session:
             record = runs.step_record(session, call.run_id, call.step_id)

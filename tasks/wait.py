@@ -7,7 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from sopflow.durations import parse_duration
 from sopflow.schema import WaitStep
-from sopflow.store import waits
+from sopflow.store import runs, waits
 from sopflow.store.db import transaction
 from sopflow.store.models import utcnow
 from tasks.records import Result, StepCall, complete, settled
@@ -23,6 +23,7 @@ def wake_time(call: StepCall) -> Result:
         if done is not None:
             return done
         wait = waits.wait_for_step(session, call.run_id, step.id, utcnow() + parse_duration(step.duration))
+        runs.set_state(session, call.run_id, "waiting")
         return {"status": "waiting", "wake_at": wait.wake_at.isoformat(), "due": wait.wake_at <= utcnow()}
 
 
@@ -35,5 +36,6 @@ def woke(call: StepCall) -> Result:
             return done
         wait = waits.wait_for_step(session, call.run_id, call.step_id, utcnow())
         wait.done_at = utcnow()
+        runs.set_state(session, call.run_id, "running")
         return complete(session, call, {"wake_at": wait.wake_at.isoformat(), "woke_at": wait.done_at.isoformat()},
                         wait.wake_at)

@@ -78,6 +78,10 @@ def webhook(call: StepCall) -> Result:
         done = settled(session, call)
         if done is not None:
             return done
+        if step.url.startswith("env:") and not os.environ.get(step.url.removeprefix("env:")):
+            # Not configured where flows run: say so in the record instead of failing the run.
+            return complete(session, call, {"reason": f"{step.url.removeprefix('env:')} is not set; nothing sent"},
+                            started, "skipped")
         payload = _payload(step, step_context(session, call))
     response = _post(call, step, payload)  # outside any transaction: the store is not held during I/O
     result: Result = {"delivered": response.is_success, "http_status": response.status_code}

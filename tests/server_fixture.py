@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from deployments.server import free_port
 from sopflow.settings import PROJECT_ROOT
+from tests.http_recorder import Recorder, start_recorder
+from tests.mail_servers import SmtpRecorder, start_smtp
 from tests.support import wait_for
 
 FIXTURE_SOPS = Path(__file__).parent / "fixtures" / "sops"
@@ -41,7 +43,25 @@ class Sopflow:
 
 
 @pytest.fixture(scope="session")
-def sopflow_up(tmp_path_factory) -> Iterator[Sopflow]:
+def webhooks() -> Iterator[Recorder]:
+    """The endpoint the SOPs' webhook steps post to during the tests."""
+    recorder, server = start_recorder()
+    yield recorder
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def mailbox() -> Iterator[SmtpRecorder]:
+    """The SMTP server the served SOPs deliver email to during the tests."""
+    recorder = SmtpRecorder()
+    controller = start_smtp(recorder)
+    recorder.url = f"smtp://127.0.0.1:{controller.port}?timeout=10"
+    yield recorder
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def sopflow_up(tmp_path_factory, webhooks, mailbox) -> Iterator[Sopflow]:
     root = tmp_path_factory.mktemp("sopflow-up")
     sop_dir = root / "sops"
     shutil.copytree(PROJECT_ROOT / "sop_definitions", sop_dir)
@@ -54,6 +74,11 @@ def sopflow_up(tmp_path_factory) -> Iterator[Sopflow]:
         "SOPFLOW_SOP_DIR": str(sop_dir),
         "SOPFLOW_INTAKE_TOKEN": "test-intake-token",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "SOPFLOW_EMAIL_TRANSPORT": "smtp",
+        "SOPFLOW_SMTP_URL": mailbox.url,
+        "SOPFLOW_EMAIL_FROM": "sales@sopflow.test",
+        "SOPFLOW_SALES_WEBHOOK_URL": f"{webhooks.url}/sales",
+        "SOPFLOW_OPERATIONS_WEBHOOK_URL": f"{webhooks.url}/operations",
     }
     launch_env = {k: v for k, v in {**os.environ, **env}.items() if k != "PREFECT_API_URL"}
     log = root / "up.log"

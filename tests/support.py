@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import httpx
+from sqlalchemy import select
+
+from sopflow.store.models import Approval, SopRun, StepRecord
+
 T = TypeVar("T")
 
 
-def wait_for(probe: Callable[[], T], what: str, timeout: float = 90.0, every: float = 0.5) -> T:
+def wait_for(probe: Callable[[], T], what: str, timeout: float = 180.0, every: float = 0.5) -> T:
     """Poll `probe` until it returns something truthy; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -38,3 +44,51 @@ def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.C
 
 def cli_json(env: dict[str, str], *args: str) -> Any:
     return json.loads(run_cli(env, *args, "--json").stdout)
+
+
+# Driving a running `sopflow up` (the `sopflow_up` fixture) as its users do.
+
+def add_lead(up, **fields) -> dict:
+    fields = {"email": f"{uuid.uuid4().hex[:8]}@example.com", "name": "Jane Doe", "company": "Acme",
+              "title": "VP Sales", "employees": "500", "industry": "software", "source": "website", **fields}
+    args = []
+    for key, value in fields.items():  # True is a flag: do_not_contact=True gives --do-not-contact
+        args += [f"--{key.replace('_', '-')}"] + ([] if value is True else [value])
+    return cli_json(up.env, "lead", "add", *args)
+
+
+def sop_run(up, lead_id: str, sop: str = "lead-qualification") -> SopRun | None:
+    with up.store() as session:
+        return session.scalar(select(SopRun).where(SopRun.lead_id == lead_id, SopRun.sop_id == sop))
+
+
+def waiting_ask(up, lead_id: str, step: str, ask: int = 0) -> dict | None:
+    """The open ask, read from the store (cheap to poll; `sopflow approvals` shows the same rows)."""
+    with up.store() as session:
+        found = session.execute(
+            select(Approval, SopRun).join(SopRun, SopRun.id == Approval.sop_run_id).where(
+                SopRun.lead_id == lead_id, Approval.step_id == step, Approval.ask == ask,
+                Approval.answered_at.is_(None))
+        ).first()
+    return {"run_id": found[1].flow_run_id, "sop": found[1].sop_id, "ask": ask} if found else None
+
+
+def answer(up, lead_id: str, step: str, approver: str, *extra: str, ask: int = 0) -> None:
+    row = wait_for(lambda: waiting_ask(up, lead_id, step, ask), f"{step} ask {ask} to wait for an answer")
+    wait_for(lambda: flow_state(up, row["run_id"]) == "PAUSED", "the flow run to be suspended")
+    run_cli(up.env, "approve", row["run_id"], "--approver", approver, *extra)
+
+
+def flow_state(up, flow_run_id: str) -> str:
+    return httpx.get(f"{up.api_url}/flow_runs/{flow_run_id}", timeout=10).json()["state"]["type"]
+
+
+def finished(up, lead_id: str, sop: str = "lead-qualification") -> SopRun:
+    return wait_for(lambda: (r := sop_run(up, lead_id, sop)) is not None and r.state == "completed" and r,
+                    f"the {sop} run to complete")
+
+
+def step_records(up, run_id: str) -> dict[str, StepRecord]:
+    with up.store() as session:
+        rows = session.scalars(select(StepRecord).where(StepRecord.sop_run_id == run_id).order_by(StepRecord.id))
+        return {r.step_id: r for r in rows}

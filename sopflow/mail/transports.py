@@ -82,6 +82,11 @@ def mime_message(message: Message) -> EmailMessage:
     return mime
 
 
+def _expect(answer: tuple[int, bytes], *accepted: int) -> None:
+    if answer[0] not in accepted:
+        raise smtplib.SMTPResponseException(*answer)
+
+
 class SmtpTransport:
     """smtp://user:password@host:587?starttls=true&timeout=30&cafile=PATH (smtps:// for implicit TLS)."""
 
@@ -135,17 +140,11 @@ class SmtpTransport:
                 smtp.login(self.username, self._password)
             stage = "MAIL FROM"
             smtp.ehlo_or_helo_if_needed()
-            code, reply = smtp.mail(message.sender)
-            if code != 250:
-                raise smtplib.SMTPResponseException(code, reply)
+            _expect(smtp.mail(message.sender), 250)
             stage = "RCPT TO"
-            code, reply = smtp.rcpt(message.to)
-            if code not in (250, 251):
-                raise smtplib.SMTPResponseException(code, reply)
-            stage = "DATA"
-            code, reply = smtp.data(payload)
-            if code != 250:
-                raise smtplib.SMTPResponseException(code, reply)
+            _expect(smtp.rcpt(message.to), 250, 251)
+            stage = "DATA"  # a connection lost from here on leaves it unknown whether the server took it
+            _expect(smtp.data(payload), 250)
         except smtplib.SMTPResponseException as exc:  # 4xx: try again later; 5xx: refused for good
             text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
             raise self._error(f"{stage} answered {exc.smtp_code} {text}", permanent=exc.smtp_code >= 500) from None
@@ -171,13 +170,15 @@ class HttpTransport:
 
     def __init__(self, url: str, token: str | None = None, sender: str = DEFAULT_SENDER, timeout: float = 30.0) -> None:
         self.url, self._token, self.sender, self.timeout = url, token, sender, timeout
+        parts = urlsplit(url)
+        self._shown = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
     def __repr__(self) -> str:
-        return f"HttpTransport({urlsplit(self.url)._replace(netloc=urlsplit(self.url).hostname or '', query='').geturl()}, token={'***' if self._token else None})"
+        return f"HttpTransport({self._shown}, token={'***' if self._token else None})"
 
     def _error(self, reason: str, *, permanent: bool) -> DeliveryError:
-        secret_in_url = urlsplit(self.url).password
-        return DeliveryError(_scrub(_scrub(f"email API: {reason}", self._token), secret_in_url), permanent=permanent)
+        text = _scrub(_scrub(f"email API {self._shown}: {reason}", self._token), urlsplit(self.url).password)
+        return DeliveryError(text, permanent=permanent)
 
     def send(self, message: Message) -> str:
         headers = {"Idempotency-Key": message.idempotency_key}
@@ -195,20 +196,18 @@ class HttpTransport:
             transient = response.status_code in (408, 409, 425, 429) or response.status_code >= 500
             raise self._error(f"answered {response.status_code}: {response.text[:300]}", permanent=not transient)
         try:
-            answer = response.json()
-        except ValueError:
+            return str(response.json().get("id") or "")
+        except (ValueError, AttributeError):  # no JSON object: no provider id
             return ""
-        return str(answer.get("id") or "") if isinstance(answer, dict) else ""
 
 
 TRANSPORTS = {"outbox": OutboxTransport, "smtp": SmtpTransport, "http": HttpTransport}
 
 
 def _required(name: str, example: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise ValueError(f"{name} is not set; set it (e.g. {example}) or set SOPFLOW_EMAIL_TRANSPORT=outbox.")
-    return value
+    if value := os.environ.get(name):
+        return value
+    raise ValueError(f"{name} is not set; set it (e.g. {example}) or set SOPFLOW_EMAIL_TRANSPORT=outbox.")
 
 
 def transport_from_settings() -> Transport:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -159,3 +159,16 @@ class Wait(Base):
     step_id: Mapped[str] = mapped_column(String(100))
     wake_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+
+
+class Engagement(Base):
+    """Something a lead did (opened an email, replied, met, visited); scoring counts the recent ones."""
+
+    __tablename__ = "engagements"
+    __table_args__ = (Index("ix_engagements_counts", "lead_id", "kind", "occurred_at"),)  # counts read only this
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # opened | replied | meeting | visit
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str | None] = mapped_column(String(40))  # cli | intake | ...

@@ -35,7 +35,7 @@ def begin_run(
     if run.flow_run_id not in (None, flow_run_id):
         return None
     run.flow_run_id = flow_run_id
-    run.state = "running"
+    set_state(session, run.id, "running")
     run.started_at = run.started_at or utcnow()
     run.sop_version = run.sop_version or version
     run.sop_hash = run.sop_hash or content_hash
@@ -45,6 +45,8 @@ def begin_run(
 def set_state(session: Session, run_id: str, state: str, outcome: str | None = None) -> None:
     run = session.get_one(SopRun, run_id)
     run.state = state
+    if state == "running":
+        run.outcome, run.ended_at = None, None  # a failed run retried from the Prefect UI goes on
     if state in ("completed", "failed"):
         run.outcome = outcome
         run.ended_at = run.ended_at or utcnow()

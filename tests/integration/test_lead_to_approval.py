@@ -2,55 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from sopflow.store.models import Approval, Lead, OutboxEmail, SopRun, StepRecord
-from tests.support import cli_json, run_cli, wait_for
+from sopflow.store.models import Approval, Lead, OutboxEmail
+from tests.support import cli_json, add_lead, answer, finished, flow_state, sop_run, step_records, waiting_ask, wait_for
 
 pytestmark = pytest.mark.server
-SOP = "lead-qualification"
 
 
-def add_lead(up, **fields) -> dict:
-    fields = {"email": f"{uuid.uuid4().hex[:8]}@example.com", "name": "Jane Doe", "company": "Acme",
-              "title": "VP Sales", "employees": "500", "industry": "software", "source": "website", **fields}
-    args = [part for key, value in fields.items() for part in (f"--{key}", value)]
-    return cli_json(up.env, "lead", "add", *args)
-
-
-def sop_run(up, lead_id: str, sop: str = SOP) -> SopRun | None:
-    with up.store() as session:
-        return session.scalar(select(SopRun).where(SopRun.lead_id == lead_id, SopRun.sop_id == sop))
-
-
-def waiting_ask(up, lead_id: str, step: str, ask: int = 0) -> dict | None:
-    rows = cli_json(up.env, "approvals")
-    return next((r for r in rows if r["lead_id"] == lead_id and r["step"] == step and r["ask"] == ask), None)
-
-
-def answer(up, lead_id: str, step: str, approver: str, *extra: str, ask: int = 0) -> None:
-    row = wait_for(lambda: waiting_ask(up, lead_id, step, ask), f"{step} ask {ask} to wait for an answer")
-    wait_for(lambda: flow_state(up, row["run_id"]) == "PAUSED", "the flow run to be suspended")
-    run_cli(up.env, "approve", row["run_id"], "--approver", approver, *extra)
-
-
-def flow_state(up, flow_run_id: str) -> str:
-    return httpx.get(f"{up.api_url}/flow_runs/{flow_run_id}", timeout=10).json()["state"]["type"]
-
-
-def finished(up, lead_id: str, sop: str = SOP) -> SopRun:
-    return wait_for(lambda: (r := sop_run(up, lead_id, sop)) is not None and r.state == "completed" and r,
-                    f"the {sop} run to complete", timeout=120)
-
-
-def step_records(up, run_id: str) -> dict[str, StepRecord]:
-    with up.store() as session:
-        rows = session.scalars(select(StepRecord).where(StepRecord.sop_run_id == run_id).order_by(StepRecord.id))
-        return {r.step_id: r for r in rows}
+def form_description(up, flow_run_id: str, pause_key: str) -> str:
+    """What the UI's resume form shows above the fields, once the run has suspended."""
+    url = f"{up.api_url}/flow_runs/{flow_run_id}/input/suspended-{pause_key}-description"
+    return wait_for(lambda: (r := httpx.get(url, timeout=10)).status_code == 200 and r.json(), "the form's description")
 
 
 def test_approved_lead_is_qualified_and_followed_up(sopflow_up):
@@ -115,9 +80,7 @@ def test_approver_outside_roster_is_recorded_and_asked_again(sopflow_up):
         assert (first.approver, first.accepted) == ("Bob Outsider", False)
         assert "not on the rep roster" in first.refusal
     assert step_records(sopflow_up, run.id).get("rep_qualification") is None  # the step is not done
-    description = httpx.get(  # what the UI's resume form shows for the second ask
-        f"{sopflow_up.api_url}/flow_runs/{second['run_id']}/input/suspended-rep-qualification-ask-1-description",
-        timeout=10).json()
+    description = form_description(sopflow_up, second["run_id"], "rep-qualification-ask-1")
     assert "Previous answer not accepted: 'Bob Outsider' is not on the rep roster" in description
 
     answer(sopflow_up, lead["id"], "rep_qualification", "Alex Kim", "--reject", ask=1)
@@ -126,14 +89,14 @@ def test_approver_outside_roster_is_recorded_and_asked_again(sopflow_up):
 
 def test_resume_form_shows_the_leads_context(sopflow_up):
     lead = add_lead(sopflow_up, name="Ada Byron", company="Analytical Engines", title="Head of Sales")
-    row = wait_for(lambda: waiting_ask(sopflow_up, lead["id"], "rep_qualification"), "the rep's ask")
-    description = httpx.get(
-        f"{sopflow_up.api_url}/flow_runs/{row['run_id']}/input/suspended-rep-qualification-ask-0-description",
-        timeout=10).json()
+    waiting = wait_for(lambda: waiting_ask(sopflow_up, lead["id"], "rep_qualification"), "the rep's ask")
+    row = next(r for r in cli_json(sopflow_up.env, "approvals") if r["run_id"] == waiting["run_id"])
+    assert (row["sop"], row["step"], row["lead_id"], row["ask"]) == ("lead-qualification", "rep_qualification", lead["id"], 0)
+    description = form_description(sopflow_up, row["run_id"], "rep-qualification-ask-0")
     for expected in ("Ada Byron", "Analytical Engines", "Head of Sales", "| Senior title | +30 |",
                      "Needs assessment done", "**Due by:**", "Alex Kim, Priya Shah"):
         assert expected in description
-    assert row["due_by"] and row["url"] == f"{sopflow_up.ui_url}/runs/flow-run/{row['run_id']}"
+    assert row["due_by"] and row["waiting_since"] and row["url"] == f"{sopflow_up.ui_url}/runs/flow-run/{row['run_id']}"
     answer(sopflow_up, lead["id"], "rep_qualification", "Alex Kim", "--reject")
     finished(sopflow_up, lead["id"])
 
@@ -151,3 +114,36 @@ def test_resumed_run_does_not_repeat_side_effects(sopflow_up):
     task_runs = httpx.post(f"{sopflow_up.api_url}/task_runs/filter", timeout=10, json={
         "flow_runs": {"id": {"any_": [run.flow_run_id]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200}).json()
     assert sum(1 for t in task_runs if t["name"].startswith("welcome_email")) >= 2
+
+
+def delivered_to(mailbox, address: str) -> list:
+    return [m for m in mailbox.messages if m["To"] == address]
+
+
+def test_the_follow_up_email_arrives_once_with_an_unsubscribe_line(sopflow_up, mailbox):
+    lead = add_lead(sopflow_up, name="Kim Park", company="Parkside")
+    answer(sopflow_up, lead["id"], "manager_check", "Maria Lopez")  # email-then-approval: email before the pause
+    finished(sopflow_up, lead["id"], "email-then-approval")
+    with sopflow_up.store() as session:
+        address = session.get(Lead, lead["id"]).email
+        row = session.scalar(select(OutboxEmail).where(OutboxEmail.lead_id == lead["id"]))
+        assert (row.status, row.attempts) == ("sent", 1)
+    messages = wait_for(lambda: delivered_to(mailbox, address), "the email to reach the SMTP server")
+    assert len(messages) == 1
+    message = messages[0]
+    assert message["Subject"] == "Next steps for Parkside"
+    assert message["List-Unsubscribe"].startswith("<http") and "unsubscribe?lead=" in message["List-Unsubscribe"]
+    text = message.get_body(("plain",)).get_content()
+    assert "Hi Kim," in text and "Unsubscribe: http" in text
+
+
+def test_a_do_not_contact_lead_is_never_emailed(sopflow_up, mailbox):
+    lead = add_lead(sopflow_up, do_not_contact=True)
+    answer(sopflow_up, lead["id"], "manager_check", "Maria Lopez")
+    run = finished(sopflow_up, lead["id"], "email-then-approval")
+    record = step_records(sopflow_up, run.id)["welcome_email"]
+    assert (record.status, record.result["reason"]) == ("skipped", "not emailed: the lead is marked do-not-contact")
+    with sopflow_up.store() as session:
+        address = session.get(Lead, lead["id"]).email
+        assert session.scalar(select(func.count()).select_from(OutboxEmail).where(OutboxEmail.lead_id == lead["id"])) == 0
+    assert delivered_to(mailbox, address) == []

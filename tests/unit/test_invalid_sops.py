@@ -34,6 +34,7 @@ CASES = [
     ("step_owner_unknown_role", 34, "steps.2.owner", "role 'sales' is not defined"),
     ("assign_to_unknown_role", 40, "steps.3.assign_to", "role 'sales' is not defined"),
     ("email_template_missing", 35, "steps.2.template", "template 'welcome' not found"),
+    ("template_unknown_variable", 35, "steps.2.template", "uses 'lead.revenue', but a lead has no 'revenue'"),
     ("template_without_subject", 35, "steps.2.template", "has no subject block"),
     ("when_unparsable", 30, "steps.1.when", "cannot parse condition"),
     ("when_unknown_lead_field", 30, "steps.1.when", "lead field 'revenue' is not defined"),

@@ -1,0 +1,111 @@
+"""The seed SOPs run end to end, chained by the lead's status, through approvals, waits and webhooks."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from sopflow.store.models import Lead, OutboxEmail
+from tests.support import add_lead, answer, finished, run_cli, sop_run, step_records, wait_for
+
+pytestmark = pytest.mark.server
+
+
+def emails(up, run_id: str) -> list[str]:
+    with up.store() as session:
+        return list(session.scalars(select(OutboxEmail.step_id).where(OutboxEmail.sop_run_id == run_id)))
+
+
+def wake(up, lead_id: str, sop: str) -> None:
+    run = wait_for(lambda: (r := sop_run(up, lead_id, sop)) is not None and r.state == "waiting" and r,
+                   f"the {sop} run to wait")
+    wait_for(lambda: run_cli(up.env, "wake", run.flow_run_id, check=False).returncode == 0, "the wake to be accepted")
+
+
+def test_a_lead_goes_from_qualification_to_customer_and_follow_up(sopflow_up, webhooks):
+    up = sopflow_up
+    lead = add_lead(up, name="Grace Hopper", company="Compilers Ltd")["id"]
+    answer(up, lead, "rep_qualification", "Alex Kim")
+    answer(up, lead, "manager_approval", "Maria Lopez")
+    finished(up, lead)
+
+    # presentation-demo starts because the lead became qualified
+    answer(up, lead, "demo_outcome", "Alex Kim", "--input", "outcome=interested", "--input", "attendees=3")
+    demo = finished(up, lead, "presentation-demo")
+    assert emails(up, demo.id) == ["demo_invitation"]
+    assert step_records(up, demo.id)["demo_outcome"].result["outcome"] == "interested"
+
+    # negotiation-closing: a 20% discount needs the manager
+    answer(up, lead, "deal_terms", "Alex Kim", "--input", "deal_value=48000", "--input", "discount_percent=20")
+    answer(up, lead, "discount_approval", "Maria Lopez", "--notes", "Strategic logo")
+    answer(up, lead, "contract_signed", "Alex Kim")
+    deal = finished(up, lead, "negotiation-closing")
+    records = step_records(up, deal.id)
+    assert records["discount_approval"].result["decision"] == "approve"
+    with up.store() as session:
+        contract = session.scalar(select(OutboxEmail).where(OutboxEmail.sop_run_id == deal.id))
+        assert "EUR 48,000" in contract.body_text and "20.0%" in contract.body_text
+        assert session.get(Lead, lead).status == "customer"
+
+    # order-processing and post-sale-follow-up both start for the new customer
+    answer(up, lead, "operations_acknowledged", "Omar Haddad")
+    order = finished(up, lead, "order-processing")
+    assert step_records(up, order.id)["handoff_to_operations"].result["delivered"] is True
+    handoffs = [r for r in webhooks.accepted_on("/operations") if r.body["lead"]["id"] == lead]
+    assert len(handoffs) == 1 and handoffs[0].headers["idempotency-key"] == f"sopflow-{order.id}-handoff_to_operations"
+
+    wake(up, lead, "post-sale-follow-up")
+    answer(up, lead, "satisfaction_check", "Sofia Rossi", "--input", "satisfaction=5")
+    follow_up = finished(up, lead, "post-sale-follow-up")
+    assert emails(up, follow_up.id) == ["upsell_offer"]
+    assert list(step_records(up, follow_up.id)) == ["settle_in", "satisfaction_check", "upsell_offer"]
+
+
+def test_small_discount_skips_the_manager_and_unhappy_customer_is_escalated(sopflow_up):
+    up = sopflow_up
+    lead = add_lead(up)["id"]
+    answer(up, lead, "rep_qualification", "Priya Shah")
+    answer(up, lead, "manager_approval", "Maria Lopez")
+    answer(up, lead, "demo_outcome", "Priya Shah", "--input", "outcome=interested")
+    answer(up, lead, "deal_terms", "Priya Shah", "--input", "deal_value=9000", "--input", "discount_percent=5")
+    answer(up, lead, "contract_signed", "Priya Shah")
+    deal = finished(up, lead, "negotiation-closing")
+    assert step_records(up, deal.id)["discount_approval"].status == "skipped"
+
+    wake(up, lead, "post-sale-follow-up")
+    answer(up, lead, "satisfaction_check", "Sofia Rossi", "--input", "satisfaction=2", "--input", "concerns=Slow onboarding")
+    answer(up, lead, "escalation", "Maria Lopez", "--notes", "Weekly check-ins for a month")
+    follow_up = finished(up, lead, "post-sale-follow-up")
+    assert emails(up, follow_up.id) == []
+    assert step_records(up, follow_up.id)["escalation"].result["notes"] == "Weekly check-ins for a month"
+
+
+def test_a_demo_that_did_not_interest_closes_the_lead(sopflow_up):
+    up = sopflow_up
+    lead = add_lead(up)["id"]
+    answer(up, lead, "rep_qualification", "Priya Shah")
+    answer(up, lead, "manager_approval", "Maria Lopez")
+    answer(up, lead, "demo_outcome", "Priya Shah", "--input", "outcome=not_interested")
+    finished(up, lead, "presentation-demo")
+    with up.store() as session:
+        assert session.get(Lead, lead).status == "closed_lost"
+    assert sop_run(up, lead, "negotiation-closing") is None
+
+
+def test_a_nurtured_lead_that_engages_goes_back_to_sales(sopflow_up, webhooks):
+    up = sopflow_up
+    lead = add_lead(up, title="Analyst", employees="15", industry="retail", source="trade show")["id"]
+    finished(up, lead)  # lead-qualification: score under 50, so nurture; prospecting starts
+    wait_for(lambda: sop_run(up, lead, "prospecting") is not None, "prospecting to start for the nurtured lead")
+    for event in ("opened", "opened", "replied", "meeting"):
+        run_cli(up.env, "lead", "engage", lead, "--event", event)
+    wake(up, lead, "prospecting")
+    run = finished(up, lead, "prospecting")
+
+    records = step_records(up, run.id)
+    assert emails(up, run.id) == ["nurture_content"]
+    assert records["rescore"].result["score"] >= 50 and records["hand_to_sales"].status == "completed"
+    with up.store() as session:
+        assert (session.get(Lead, lead).status, session.get(Lead, lead).owner) == ("working", "Alex Kim")
+    posted = [r for r in webhooks.accepted_on("/sales") if r.body["lead_id"] == lead]
+    assert len(posted) == 1 and posted[0].body["step"] == "rescore" and posted[0].body["result"]["score"] >= 50
