@@ -42,8 +42,7 @@ def local_server(home: Path, port: int, timeout: float = 90.0) -> Iterator[str]:
         process = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             env=server_env(home, port), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        )  # same process group as `sopflow up`: whatever ends the group ends the server too
     try:
         _wait_healthy(process, api_url, log_path, timeout)
         yield api_url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from contextlib import ExitStack
 from functools import partial
@@ -20,6 +21,9 @@ from sopflow.leads import LeadIn
 def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(print, flush=True)) -> None:
     """Bring sopflow up and block until Ctrl-C; stop everything started here on the way out."""
     sops = load_all()  # raises SopInvalid before anything starts: nothing deploys while a SOP is invalid
+    # Ctrl-C and SIGTERM both stop everything started here, even if the parent shell ignored SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     with ExitStack() as stack:
         api_url = settings.prefect_api_url()
         if api_url is None:
@@ -44,13 +48,13 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
         if waiting:
             say(f"Started {len(waiting)} SOP run(s) claimed while Prefect was unreachable.")
         token = settings.intake_token()
+        intake = make_server("127.0.0.1", intake_port, token, _in_settings_of_this_thread(submit_lead))
+        serve_in_thread(intake)
+        stack.callback(intake.shutdown)
         if token:
-            intake = make_server("127.0.0.1", intake_port, token, _in_settings_of_this_thread(submit_lead))
-            serve_in_thread(intake)
-            stack.callback(intake.shutdown)
             say(f"Lead intake: POST http://127.0.0.1:{intake_port}/leads (bearer token from SOPFLOW_INTAKE_TOKEN)")
         else:
-            say("Lead intake: off (set SOPFLOW_INTAKE_TOKEN to accept POST /leads)")
+            say(f"Lead intake: off (set SOPFLOW_INTAKE_TOKEN); unsubscribe links served on port {intake_port}")
         say(f"Prefect UI: {settings.ui_url() or api_url.removesuffix('/api')}")
         say(f"Serving {len(sops)} SOP(s): {', '.join(sorted(sops))}. Ctrl-C stops everything.")
         stack.callback(say, "sopflow stopped.")
@@ -58,6 +62,10 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
             serve_sops(deployments)
         except KeyboardInterrupt:
             pass
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _in_settings_of_this_thread(submit: SubmitLead) -> SubmitLead:

@@ -13,6 +13,7 @@ from sopflow.plan import Plan
 from sopflow.schema import END
 from sopflow.store import runs
 from sopflow.store.db import transaction
+from tasks.custom import custom
 from tasks.email import email
 from tasks.records import Result, StepCall
 from tasks.score import score
@@ -24,6 +25,7 @@ STEP_RUNNERS: dict[str, Callable[[StepCall], Result]] = {
     "email": lambda call: email.with_options(name=call.step_id)(call),
     "update_lead": lambda call: update_lead.with_options(name=call.step_id)(call),
     "webhook": lambda call: webhook.with_options(name=call.step_id)(call),
+    "task": lambda call: custom.with_options(name=call.step_id)(call),
     "approval": await_decision,
     "wait": await_wake,
 }

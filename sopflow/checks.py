@@ -5,11 +5,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from sopflow import yamlpos
+from sopflow import registry, yamlpos
 from sopflow.conditions import ConditionError, parse_condition
 from sopflow.errors import SopError
 from sopflow.loader import LoadedSop
-from sopflow.schema import END, LEAD_FIELDS, ApprovalStep, EmailStep, UpdateLeadStep, WebhookStep
+from sopflow.schema import END, LEAD_FIELDS, ApprovalStep, EmailStep, TaskStep, UpdateLeadStep, WebhookStep
 from sopflow.leads import LEAD_CONTEXT_KEYS
 from sopflow.templates import check_template, variables_used
 
@@ -35,6 +35,12 @@ def _problems(loaded: LoadedSop) -> Iterator[Problem]:
     if sop.review.owner not in sop.roles:
         yield ("review", "owner"), _unknown("role", sop.review.owner, roles)
     template_dir = loaded.path.parent / "templates"
+    try:
+        registered_tasks = registry.registered()
+    except ValueError as exc:
+        registered_tasks = {}
+        if any(isinstance(step, TaskStep) for step in sop.steps):
+            yield ("steps",), str(exc)
     for index, step in enumerate(sop.steps):
         at = ("steps", index)
         if first_index[step.id] != index:
@@ -43,6 +49,9 @@ def _problems(loaded: LoadedSop) -> Iterator[Problem]:
             yield at + ("owner",), _unknown("role", step.owner, roles)
         if isinstance(step, UpdateLeadStep) and step.assign_to and step.assign_to not in sop.roles:
             yield at + ("assign_to",), _unknown("role", step.assign_to, roles)
+        if isinstance(step, TaskStep) and step.function not in registered_tasks:
+            yield at + ("function",), (f"task function {step.function!r} is not registered; "
+                                       f"add {step.function}=module:function to SOPFLOW_TASKS")
         if isinstance(step, ApprovalStep):
             for name in sorted(set(step.inputs) & RESERVED_RESULT_KEYS):
                 yield at + ("inputs", name), f"input name {name!r} is reserved; choose another name"

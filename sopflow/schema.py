@@ -208,10 +208,17 @@ class WebhookStep(StepBase):
     send: str = Field(default="lead", description="What to POST: `lead`, or `steps.<earlier step id>` for its result.")
 
 
+class TaskStep(StepBase):
+    kind: Literal["task"]
+    function: StepId = Field(description="A function the team registered by name in SOPFLOW_TASKS.")
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
 Step = Annotated[
-    Union[ScoreStep, EmailStep, ApprovalStep, UpdateLeadStep, WaitStep, WebhookStep], Field(discriminator="kind")
+    Union[ScoreStep, EmailStep, ApprovalStep, UpdateLeadStep, WaitStep, WebhookStep, TaskStep],
+    Field(discriminator="kind"),
 ]
-STEP_KINDS = ("approval", "email", "score", "update_lead", "wait", "webhook")
+STEP_KINDS = ("approval", "email", "score", "task", "update_lead", "wait", "webhook")
 
 
 class Sop(Strict):

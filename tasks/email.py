@@ -36,7 +36,7 @@ def _queue(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
     email = queue_email(session, OutboxEmail(
         sop_run_id=call.run_id, step_id=call.step_id, lead_id=call.lead_id, to_address=lead.email,
         subject=rendered.subject, body_text=text, body_html=html,
-        headers={"List-Unsubscribe": f"<{url}>"}, idempotency_key=idempotency_key(call.run_id, call.step_id),
+        headers={"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}, idempotency_key=idempotency_key(call.run_id, call.step_id),
     ))
     return {"outbox_id": email.id, "template": step.template}
 

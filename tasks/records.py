@@ -41,11 +41,12 @@ class StepCall:
 def step_context(session: Session, call: StepCall) -> dict[str, Any]:
     """What conditions and templates see: the lead, earlier steps' results and the SOP."""
     sop = call.plan.sop
-    return {
-        "lead": lead_context(get_lead(session, call.lead_id)),
-        "steps": runs.step_results(session, call.run_id),
-        "sop": {"id": sop.id, "name": sop.name, "version": sop.version},
-    }
+    lead, steps = lead_context(get_lead(session, call.lead_id)), runs.step_results(session, call.run_id)
+    # A run decides on its own scoring: another SOP scoring the same lead meanwhile must not change it.
+    scores = [result for result in steps.values() if result.get("status") == "completed" and "breakdown" in result]
+    if scores:
+        lead.update({key: scores[-1][key] for key in ("score", "grade", "stage") if key in scores[-1]})
+    return {"lead": lead, "steps": steps, "sop": {"id": sop.id, "name": sop.name, "version": sop.version}}
 
 
 def settled(session: Session, call: StepCall) -> Result | None:

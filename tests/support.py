@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import uuid
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import select
 
+from sopflow.cli import main
 from sopflow.store.models import Approval, SopRun, StepRecord
 
 T = TypeVar("T")
@@ -46,6 +49,27 @@ def cli_json(env: dict[str, str], *args: str) -> Any:
     return json.loads(run_cli(env, *args, "--json").stdout)
 
 
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+
+
+def sopflow(env: dict[str, str], *args: str) -> str:
+    """Run `sopflow ARGS` in this process (the same code as the command, without an interpreter start)."""
+    out, err = io.StringIO(), io.StringIO()
+    with environment(env), redirect_stdout(out), redirect_stderr(err):
+        code = main(list(args))
+    if code != 0:
+        raise AssertionError(f"sopflow {' '.join(args)} exited {code}:\n{out.getvalue()}\n{err.getvalue()}")
+    return out.getvalue()
+
+
 # Driving a running `sopflow up` (the `sopflow_up` fixture) as its users do.
 
 def add_lead(up, **fields) -> dict:
@@ -54,7 +78,7 @@ def add_lead(up, **fields) -> dict:
     args = []
     for key, value in fields.items():  # True is a flag: do_not_contact=True gives --do-not-contact
         args += [f"--{key.replace('_', '-')}"] + ([] if value is True else [value])
-    return cli_json(up.env, "lead", "add", *args)
+    return json.loads(sopflow(up.env, "lead", "add", *args, "--json"))
 
 
 def sop_run(up, lead_id: str, sop: str = "lead-qualification") -> SopRun | None:
@@ -76,7 +100,7 @@ def waiting_ask(up, lead_id: str, step: str, ask: int = 0) -> dict | None:
 def answer(up, lead_id: str, step: str, approver: str, *extra: str, ask: int = 0) -> None:
     row = wait_for(lambda: waiting_ask(up, lead_id, step, ask), f"{step} ask {ask} to wait for an answer")
     wait_for(lambda: flow_state(up, row["run_id"]) == "PAUSED", "the flow run to be suspended")
-    run_cli(up.env, "approve", row["run_id"], "--approver", approver, *extra)
+    sopflow(up.env, "approve", row["run_id"], "--approver", approver, *extra)
 
 
 def flow_state(up, flow_run_id: str) -> str:

@@ -45,8 +45,8 @@ def test_same_lead_submitted_many_times_gives_one_run_per_sop(sopflow_up):
 
     with sopflow_up.store() as session:
         runs = session.scalars(select(SopRun).where(SopRun.lead_id == lead_id)).all()
-    assert sorted(r.sop_id for r in runs) == ["email-then-approval", "lead-qualification"]
-    wait_for(lambda: len(flow_runs_for(sopflow_up, lead_id)) == 2, "the two flow runs to exist")
+    assert sorted(r.sop_id for r in runs) == ["custom-task", "email-then-approval", "lead-qualification"]
+    wait_for(lambda: len(flow_runs_for(sopflow_up, lead_id)) == 3, "the three flow runs to exist")
     flow_runs = flow_runs_for(sopflow_up, lead_id)
     assert sorted(fr["id"] for fr in flow_runs) == sorted(r.flow_run_id for r in runs)
 

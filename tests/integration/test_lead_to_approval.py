@@ -109,7 +109,7 @@ def test_resumed_run_does_not_repeat_side_effects(sopflow_up):
     with sopflow_up.store() as session:
         emails = session.scalars(select(OutboxEmail).where(OutboxEmail.sop_run_id == run.id)).all()
         assert [e.step_id for e in emails] == ["welcome_email"]
-    assert list(step_records(sopflow_up, run.id)) == ["score_lead", "welcome_email", "manager_check", "mark_working"]
+    assert list(step_records(sopflow_up, run.id)) == ["welcome_email", "manager_check", "mark_working"]
     # The run really was re-executed from the top after the resume: the email task ran twice.
     task_runs = httpx.post(f"{sopflow_up.api_url}/task_runs/filter", timeout=10, json={
         "flow_runs": {"id": {"any_": [run.flow_run_id]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200}).json()
@@ -147,3 +147,35 @@ def test_a_do_not_contact_lead_is_never_emailed(sopflow_up, mailbox):
         address = session.get(Lead, lead["id"]).email
         assert session.scalar(select(func.count()).select_from(OutboxEmail).where(OutboxEmail.lead_id == lead["id"])) == 0
     assert delivered_to(mailbox, address) == []
+
+
+def test_the_unsubscribe_link_stops_further_email(sopflow_up, mailbox):
+    lead = add_lead(sopflow_up)
+    answer(sopflow_up, lead["id"], "manager_check", "Maria Lopez")
+    finished(sopflow_up, lead["id"], "email-then-approval")
+    with sopflow_up.store() as session:
+        address = session.get(Lead, lead["id"]).email
+    message = wait_for(lambda: delivered_to(mailbox, address), "the email")[0]
+    link = message["List-Unsubscribe"].strip("<>")
+    assert httpx.get(link.replace("token=", "token=forged"), timeout=10).status_code == 400
+    page = httpx.get(link, timeout=10)
+    assert page.status_code == 200 and "You are unsubscribed" in page.text
+    with sopflow_up.store() as session:
+        assert session.get(Lead, lead["id"]).unsubscribed_at is not None
+    # the lead goes on to qualification's follow-up email, which must now be skipped
+    answer(sopflow_up, lead["id"], "rep_qualification", "Alex Kim")
+    answer(sopflow_up, lead["id"], "manager_approval", "Maria Lopez")
+    run = finished(sopflow_up, lead["id"])
+    record = step_records(sopflow_up, run.id)["follow_up_email"]
+    assert (record.status, record.result["reason"]) == ("skipped", "not emailed: the lead unsubscribed")
+    assert len(delivered_to(mailbox, address)) == 1
+
+
+def test_a_registered_team_function_runs_as_a_task_step(sopflow_up):
+    lead = add_lead(sopflow_up, employees="450")
+    run = finished(sopflow_up, lead["id"], "custom-task")
+    records = step_records(sopflow_up, run.id)
+    assert records["enrich"].result == {"segment": "mid-market", "region": "emea", "key": f"sopflow-{run.id}-enrich"}
+    assert records["tag_segment"].status == "completed"
+    with sopflow_up.store() as session:
+        assert session.get(Lead, lead["id"]).fields["segment"] == "mid-market"

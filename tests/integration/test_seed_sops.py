@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from sopflow.store.models import Lead, OutboxEmail
-from tests.support import add_lead, answer, finished, run_cli, sop_run, step_records, wait_for
+from tests.support import add_lead, answer, finished, sop_run, sopflow, step_records, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -19,7 +20,7 @@ def emails(up, run_id: str) -> list[str]:
 def wake(up, lead_id: str, sop: str) -> None:
     run = wait_for(lambda: (r := sop_run(up, lead_id, sop)) is not None and r.state == "waiting" and r,
                    f"the {sop} run to wait")
-    wait_for(lambda: run_cli(up.env, "wake", run.flow_run_id, check=False).returncode == 0, "the wake to be accepted")
+    sopflow(up.env, "wake", run.flow_run_id)
 
 
 def test_a_lead_goes_from_qualification_to_customer_and_follow_up(sopflow_up, webhooks):
@@ -38,6 +39,7 @@ def test_a_lead_goes_from_qualification_to_customer_and_follow_up(sopflow_up, we
     # negotiation-closing: a 20% discount needs the manager
     answer(up, lead, "deal_terms", "Alex Kim", "--input", "deal_value=48000", "--input", "discount_percent=20")
     answer(up, lead, "discount_approval", "Maria Lopez", "--notes", "Strategic logo")
+    webhooks.fail_next = 2  # operations' endpoint is down for the first two attempts of the handoff
     answer(up, lead, "contract_signed", "Alex Kim")
     deal = finished(up, lead, "negotiation-closing")
     records = step_records(up, deal.id)
@@ -51,8 +53,11 @@ def test_a_lead_goes_from_qualification_to_customer_and_follow_up(sopflow_up, we
     answer(up, lead, "operations_acknowledged", "Omar Haddad")
     order = finished(up, lead, "order-processing")
     assert step_records(up, order.id)["handoff_to_operations"].result["delivered"] is True
+    key = f"sopflow-{order.id}-handoff_to_operations"
     handoffs = [r for r in webhooks.accepted_on("/operations") if r.body["lead"]["id"] == lead]
-    assert len(handoffs) == 1 and handoffs[0].headers["idempotency-key"] == f"sopflow-{order.id}-handoff_to_operations"
+    assert len(handoffs) == 1 and handoffs[0].headers["idempotency-key"] == key
+    tries = [a for a in webhooks.attempts if a.headers.get("idempotency-key") == key]
+    assert len(tries) == 3  # two 503s retried with backoff, then accepted once
 
     wake(up, lead, "post-sale-follow-up")
     answer(up, lead, "satisfaction_check", "Sofia Rossi", "--input", "satisfaction=5")
@@ -98,7 +103,7 @@ def test_a_nurtured_lead_that_engages_goes_back_to_sales(sopflow_up, webhooks):
     finished(up, lead)  # lead-qualification: score under 50, so nurture; prospecting starts
     wait_for(lambda: sop_run(up, lead, "prospecting") is not None, "prospecting to start for the nurtured lead")
     for event in ("opened", "opened", "replied", "meeting"):
-        run_cli(up.env, "lead", "engage", lead, "--event", event)
+        sopflow(up.env, "lead", "engage", lead, "--event", event)
     wake(up, lead, "prospecting")
     run = finished(up, lead, "prospecting")
 
@@ -109,3 +114,16 @@ def test_a_nurtured_lead_that_engages_goes_back_to_sales(sopflow_up, webhooks):
         assert (session.get(Lead, lead).status, session.get(Lead, lead).owner) == ("working", "Alex Kim")
     posted = [r for r in webhooks.accepted_on("/sales") if r.body["lead_id"] == lead]
     assert len(posted) == 1 and posted[0].body["step"] == "rescore" and posted[0].body["result"]["score"] >= 50
+
+
+def test_housekeeping_runs_on_its_schedule(sopflow_up):
+    """The server's scheduler creates the every-minute housekeeping runs and `serve` runs them."""
+    api = sopflow_up.api_url
+    deployment = httpx.get(f"{api}/deployments/name/sopflow-housekeeping/every-minute", timeout=10).json()
+
+    def completed() -> list:
+        return httpx.post(f"{api}/flow_runs/filter", timeout=10, json={
+            "deployments": {"id": {"any_": [deployment["id"]]}},
+            "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}, "sort": "START_TIME_DESC", "limit": 5}).json()
+
+    assert wait_for(completed, "a completed housekeeping run", timeout=240)

@@ -43,6 +43,7 @@ CASES = [
     ("on_reject_unknown_step", 31, "steps.1.on_reject", "did you mean 'disqualify'?"),
     ("cycle", 40, "steps.3.next", "steps loop back"),
     ("update_lead_no_change", 36, "steps.3", "needs status, assign_to or fields"),
+    ("task_not_registered", 29, "steps.1.function", "add enrich_company=module:function to SOPFLOW_TASKS"),
     ("score_rule_without_matcher", 25, "steps.0.rules.0", "a rule needs a matcher"),
 ]
 

@@ -16,7 +16,7 @@ from sopflow.settings import PROJECT_ROOT
 from sopflow.store import approvals, runs
 from sopflow.store.db import transaction
 from sopflow.store.leads import add_lead
-from sopflow.store.models import OutboxEmail, SopRun, StepRecord
+from sopflow.store.models import Lead, OutboxEmail, SopRun, StepRecord
 from tasks.records import StepCall, once
 
 PLAN = compile_plan(load_sop(PROJECT_ROOT / "sop_definitions" / "lead-qualification.yaml"))
@@ -132,3 +132,16 @@ def test_asks_are_numbered_and_answers_kept_once(store_url):
         second = approvals.open_ask(session, run_id, "ok", "manager", "Approve?", None)
         assert second.ask == 1
         assert [(a.ask, r.id) for a, r in approvals.waiting(session)] == [(1, run_id)]
+
+
+def test_a_run_decides_on_its_own_score_not_another_sops(store_url, monkeypatch):
+    monkeypatch.setenv("SOPFLOW_DATABASE_URL", store_url)
+    lead_id = new_lead(store_url)
+    with transaction(store_url) as session:
+        run_id = runs.ensure_run(session, PLAN.sop.id, lead_id).id
+        started = session.get(SopRun, run_id).created_at
+        runs.record_step(session, run_id, "score_lead", "score", "completed",
+                         {"score": 90, "grade": "A", "breakdown": [{"rule": "Senior title", "points": 90}]}, started)
+        session.get(Lead, lead_id).score = 10  # another SOP's score step scored the same lead lower meanwhile
+    result = once(StepCall(PLAN, run_id, lead_id, "send_to_nurture"), lambda *a: pytest.fail("nurtured a 90"))
+    assert result == {"status": "skipped", "reason": "condition not met: lead.score < 50"}

@@ -1,0 +1,29 @@
+"""`task` step: call a function the team registered by name (SOPFLOW_TASKS); its result is recorded once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy.orm import Session
+
+from sopflow import registry
+from sopflow.mail import idempotency_key
+from sopflow.schema import TaskStep
+from tasks.records import Result, StepCall, once
+
+
+def _call(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
+    step = call.planned.step
+    assert isinstance(step, TaskStep)
+    function = registry.load(step.function)
+    result = function({**context, "params": dict(step.params), "idempotency_key": idempotency_key(call.run_id, step.id)})
+    if not isinstance(result, dict):
+        raise TypeError(f"task function {step.function!r} returned {type(result).__name__}; it must return a dict")
+    return result
+
+
+@task(cache_policy=NO_CACHE)
+def custom(call: StepCall) -> Result:
+    return once(call, _call)

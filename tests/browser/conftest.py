@@ -1,0 +1,68 @@
+"""Browser fixtures: Debian's chromium driven by Playwright (sync API) against the real `sopflow up`.
+
+One chromium per session (`chromium_browser`); a fresh context and page per test (`page`), with a
+1400x1000 viewport so screenshots are readable. Playwright never downloads a browser here: the
+browser is `/usr/bin/chromium` from Debian (`make test` installs it); without it these tests fail
+saying so. When a test fails, its page's screenshot and HTML are kept in the test's tmp_path and
+named in the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1400, "height": 1000}
+TIMEOUT_MS = 30_000  # default for every Playwright action, wait and `expect` in these tests
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[_FAILED] = True
+    return report
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """Debian's chromium, launched once for the session."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; `make test` does). "
+                    "These tests never download a browser.")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(chromium_browser, request, tmp_path) -> Iterator:
+    """A fresh browser context and page for one test; on failure its screenshot and HTML are kept."""
+    context = chromium_browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        if request.node.stash.get(_FAILED, False):
+            try:
+                page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+                (tmp_path / "failure.html").write_text(page.content())
+                request.node.add_report_section("teardown", "browser", f"page at failure: {tmp_path}/failure.png, "
+                                                f"failure.html (url {page.url})")
+            except Exception as error:  # the page may be gone; the test's own failure is what matters
+                request.node.add_report_section("teardown", "browser", f"no failure screenshot: {error}")
+        context.close()
