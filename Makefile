@@ -27,3 +27,10 @@ test: install browser
 
 schema: install
 	$(BIN)/sopflow schema --write
+
+# The README's pictures: the browser tests take them as they approve leads in the Prefect UI.
+screenshots: install browser
+	$(BIN)/python -m pytest tests/browser
+
+bench: install
+	$(BIN)/python benchmarks/rescore.py

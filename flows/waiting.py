@@ -43,7 +43,7 @@ def wake_due_runs() -> list[str]:
     resumed = []
     for flow_run_id, step_id in due:
         try:
-            resume_flow_run(flow_run_id)
+            resume_flow_run(flow_run_id, _sync=True)  # sync even when a caller runs an event loop
             resumed.append(flow_run_id)
         except (PrefectException, httpx.HTTPError, RuntimeError):
             pass  # not suspended yet (still running or already resumed): the next round tries again

@@ -131,7 +131,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     answer = {**_parse_inputs(args.input), "decision": decision, "approver": args.approver, "notes": args.notes}
     try:
         with prefect_api():
-            resume_flow_run(args.run_id, run_input=answer)
+            resume_flow_run(args.run_id, run_input=answer, _sync=True)  # sync even inside an event loop
     except (PrefectException, httpx.HTTPError) as exc:
         print(f"sopflow approve: could not resume flow run {args.run_id}: {exc}", file=sys.stderr)
         return 1

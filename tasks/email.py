@@ -21,6 +21,7 @@ from sopflow.store.models import OutboxEmail
 from sopflow.store.outbox import queue_email
 from sopflow.templates import render_email
 from tasks.records import Result, SkipStep, StepCall, once
+from tasks.retries import retry_on
 
 
 def _queue(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
@@ -41,18 +42,7 @@ def _queue(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
     return {"outbox_id": email.id, "template": step.template}
 
 
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except DeliveryError as exc:
-        return not exc.permanent
-    except Exception:
-        return False
-    return False
-
-
-@task(cache_policy=NO_CACHE, retries=4, retry_delay_seconds=[2, 10, 30, 60], retry_jitter_factor=0.2,
-      retry_condition_fn=_transient)
+@task(cache_policy=NO_CACHE, **retry_on(lambda exc: isinstance(exc, DeliveryError) and not exc.permanent))
 def email(call: StepCall) -> Result:
     result = once(call, _queue)
     if result["status"] == "completed":

@@ -14,6 +14,7 @@ from sopflow.store import runs
 from sopflow.store.db import transaction
 from sopflow.store.models import utcnow
 from tasks.records import Result, StepCall, complete, settled, step_context
+from tasks.retries import retry_on
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
@@ -56,19 +57,7 @@ def _post(call: StepCall, step: WebhookStep, payload: Any) -> httpx.Response:
     return response
 
 
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only what may succeed later; a refused request or a missing setting is final."""
-    try:
-        state.result()
-    except TransientWebhookError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
-@task(cache_policy=NO_CACHE, retries=4, retry_delay_seconds=[2, 10, 30, 60], retry_jitter_factor=0.2,
-      retry_condition_fn=_transient)
+@task(cache_policy=NO_CACHE, **retry_on(lambda exc: isinstance(exc, TransientWebhookError)))  # a refusal is final
 def webhook(call: StepCall) -> Result:
     """Deliver once: a crash between the POST and its record resends with the same idempotency key."""
     step = call.planned.step

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sopflow.store.db import get_or_create
 from sopflow.store.models import Approval, SopRun, utcnow
 
 
@@ -21,16 +21,8 @@ def open_ask(
         )
     )
     query = select(Approval).where(Approval.sop_run_id == run_id, Approval.step_id == step_id, Approval.ask == answered)
-    ask = session.scalar(query)
-    if ask is not None:
-        return ask
-    try:
-        with session.begin_nested():
-            ask = Approval(sop_run_id=run_id, step_id=step_id, ask=answered, role=role, prompt=prompt, due_by=due_by)
-            session.add(ask)
-    except IntegrityError:
-        return session.scalars(query).one()
-    return ask
+    return get_or_create(session, query, lambda: Approval(
+        sop_run_id=run_id, step_id=step_id, ask=answered, role=role, prompt=prompt, due_by=due_by))
 
 
 def previous_asks(session: Session, run_id: str, step_id: str) -> list[Approval]:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sopflow import settings
 from sopflow.store.models import Base
+
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=8)
@@ -41,6 +44,20 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 def engine(url: str | None = None) -> Engine:
     """The engine for `url` (default: the configured store)."""
     return _engine(url or settings.database_url())
+
+
+def get_or_create(session: Session, query: Select[tuple[T]], make: Callable[[], T]) -> T:
+    """The row `query` finds, else a new one from `make()`; a concurrent insert of the same row wins."""
+    found = session.scalar(query)
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            created = make()
+            session.add(created)
+    except IntegrityError:  # created meanwhile by another transaction: take that one
+        return session.scalars(query).one()
+    return created
 
 
 @contextmanager

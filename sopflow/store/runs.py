@@ -6,25 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sopflow.store.db import get_or_create
 from sopflow.store.models import SopRun, StepRecord, utcnow
 
 
 def ensure_run(session: Session, sop_id: str, lead_id: str) -> SopRun:
     """The run of `sop_id` for `lead_id`, created if absent (one per SOP and lead)."""
     query = select(SopRun).where(SopRun.sop_id == sop_id, SopRun.lead_id == lead_id)
-    run = session.scalar(query)
-    if run is not None:
-        return run
-    try:
-        with session.begin_nested():
-            run = SopRun(sop_id=sop_id, lead_id=lead_id)
-            session.add(run)
-    except IntegrityError:  # created concurrently by another submission of the same lead
-        return session.scalars(query).one()
-    return run
+    return get_or_create(session, query, lambda: SopRun(sop_id=sop_id, lead_id=lead_id))
 
 
 def begin_run(

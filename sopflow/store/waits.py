@@ -5,25 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sopflow.store.db import get_or_create
 from sopflow.store.models import SopRun, Wait, utcnow
 
 
 def wait_for_step(session: Session, run_id: str, step_id: str, wake_at: datetime) -> Wait:
     """The step's wait, created with `wake_at` the first time; later calls keep the first wake time."""
     query = select(Wait).where(Wait.sop_run_id == run_id, Wait.step_id == step_id)
-    wait = session.scalar(query)
-    if wait is not None:
-        return wait
-    try:
-        with session.begin_nested():
-            wait = Wait(sop_run_id=run_id, step_id=step_id, wake_at=wake_at)
-            session.add(wait)
-    except IntegrityError:
-        return session.scalars(query).one()
-    return wait
+    return get_or_create(session, query, lambda: Wait(sop_run_id=run_id, step_id=step_id, wake_at=wake_at))
 
 
 def due(session: Session, now: datetime | None = None) -> list[tuple[Wait, SopRun]]:

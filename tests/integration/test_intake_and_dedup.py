@@ -17,7 +17,7 @@ pytestmark = pytest.mark.server
 
 def post_lead(up, payload, token: str | None = None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token or up.token}"}
-    return httpx.post(f"{up.intake_url}/leads", json=payload, headers=headers, timeout=60)
+    return httpx.post(f"{up.intake_url}/leads", json=payload, headers=headers, timeout=180)
 
 
 def flow_runs_for(up, lead_id: str) -> list[dict]:
