@@ -23,6 +23,7 @@ Screenshots for the docs are written to docs/screenshots/ (resume-form.png, comp
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from datetime import datetime
@@ -33,7 +34,7 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
 from sopflow.store.models import Approval, Lead
-from tests.support import add_lead, answer, cli_json, finished, flow_state, sop_run, step_records, wait_for
+from tests.support import add_lead, answer, finished, flow_state, sop_run, sopflow, step_records, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -103,14 +104,14 @@ def run_page_state(page: Page) -> Locator:
 
 def approval_row(up, lead_id: str, step: str, ask: int = 0) -> dict | None:
     """The waiting ask as `sopflow approvals --json` lists it (with its due time and UI link), if any."""
-    rows = cli_json(up.env, "approvals")
+    rows = json.loads(sopflow(up.env, "approvals", "--json"))
     return next((r for r in rows if r["lead_id"] == lead_id and r["step"] == step and r["ask"] == ask), None)
 
 
-def asked(up, lead_id: str, step: str, ask: int) -> dict | None:
+def asked(up, lead_id: str, step: str, ask: int, sop: str) -> dict | None:
     """The waiting ask; fails at once, saying what the run did instead, if the run ended without asking."""
     row = approval_row(up, lead_id, step, ask)
-    run = None if row else sop_run(up, lead_id)
+    run = None if row else sop_run(up, lead_id, sop)
     if run is not None and run.state == "completed":
         records = step_records(up, run.id)
         with up.store() as session:
@@ -123,9 +124,11 @@ def asked(up, lead_id: str, step: str, ask: int) -> dict | None:
     return row
 
 
-def open_resume_form(page: Page, up, lead_id: str, step: str, prompt: str, ask: int = 0) -> tuple[dict, ResumeForm]:
+def open_resume_form(
+    page: Page, up, lead_id: str, step: str, prompt: str, ask: int = 0, sop: str = "lead-qualification"
+) -> tuple[dict, ResumeForm]:
     """Wait until `sopflow approvals` lists the ask, open the run's page in the UI, press Resume."""
-    row = wait_for(lambda: asked(up, lead_id, step, ask), f"{step} ask {ask} to wait for an answer")
+    row = wait_for(lambda: asked(up, lead_id, step, ask, sop), f"{step} ask {ask} to wait for an answer")
     wait_for(lambda: flow_state(up, row["run_id"]) == "PAUSED", "the flow run to be suspended")
     assert row["url"] == f"{up.ui_url}/runs/flow-run/{row['run_id']}"  # the link `sopflow approvals` gives
     page.goto(row["url"])
@@ -249,3 +252,32 @@ def test_answer_from_outside_the_roster_is_refused_and_asked_again(sopflow_up, l
         (0, "Bob Outsider", False), (1, "Alex Kim", True)]
     answer(sopflow_up, lead["id"], "manager_approval", "Maria Lopez", "--reject")  # finish the run from the CLI
     assert finished(sopflow_up, lead["id"]).outcome == "rejected at manager_approval"
+
+
+def test_manager_approves_a_large_discount_in_the_ui(sopflow_up, page: Page):
+    """negotiation-closing: a discount above 15% waits for the manager, who sees the terms in the form."""
+    up = sopflow_up
+    lead = add_lead(up, name="Ada Lovelace", company="Engines Ltd")["id"]
+    answer(up, lead, "rep_qualification", "Alex Kim")
+    answer(up, lead, "manager_approval", "Maria Lopez")
+    answer(up, lead, "demo_outcome", "Alex Kim", "--input", "outcome=interested")
+    answer(up, lead, "deal_terms", "Alex Kim", "--input", "deal_value=48000", "--input", "discount_percent=22",
+           "--notes", "Three-year term")
+
+    _, form = open_resume_form(page, up, lead, "discount_approval", "Approve a discount above 15%?",
+                               sop="negotiation-closing")
+    expect(form.description).to_contain_text("Ada Lovelace")
+    expect(form.description).to_contain_text("Who may answer (manager): Maria Lopez")
+    terms = form.description.get_by_role("row", name=re.compile(r"^deal_terms approve Alex Kim .*discount_percent: 22"))
+    expect(terms).to_be_visible()
+    expect(form.description).to_contain_text("deal_terms notes: Three-year term")
+    form.fill("approve", "Maria Lopez", "Strategic logo; three-year term")
+    form.submit()
+
+    answer(up, lead, "contract_signed", "Alex Kim")
+    deal = finished(up, lead, "negotiation-closing")
+    result = step_records(up, deal.id)["discount_approval"].result
+    assert (result["decision"], result["approver"], result["notes"]) == (
+        "approve", "Maria Lopez", "Strategic logo; three-year term")
+    with up.store() as session:
+        assert session.get(Lead, lead).status == "customer"
