@@ -84,7 +84,8 @@ def deliver(outbox_id: int, transport: Transport, url: str | None = None) -> str
 def _record(url: str | None, outbox_id: int, status: str, error: str | None, **values: object) -> None:
     """Write an attempt's outcome, unless the row moved on meanwhile (a known send beats a doubt)."""
     if status != "sent":
-        log.warning("outbox email %s: %s (%s)", outbox_id, status, error)
+        # the server's words may quote the recipient: they stay in the outbox row, out of the logs
+        log.warning("outbox email %s: %s; the reason is in the outbox row's last_error", outbox_id, status)
     allowed = ("sending", "unconfirmed") if status == "sent" else ("sending",)
     with transaction(url) as session:
         session.execute(
