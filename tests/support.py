@@ -116,3 +116,9 @@ def step_records(up, run_id: str) -> dict[str, StepRecord]:
     with up.store() as session:
         rows = session.scalars(select(StepRecord).where(StepRecord.sop_run_id == run_id).order_by(StepRecord.id))
         return {r.step_id: r for r in rows}
+
+
+def qualify(up, lead_id: str, rep: str = "Alex Kim") -> None:
+    """Take a lead through lead-qualification's two approvals: the rep's, then the manager's."""
+    answer(up, lead_id, "rep_qualification", rep)
+    answer(up, lead_id, "manager_approval", "Maria Lopez")

@@ -34,7 +34,7 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
 from sopflow.store.models import Approval, Lead
-from tests.support import add_lead, answer, finished, flow_state, sop_run, sopflow, step_records, wait_for
+from tests.support import add_lead, answer, finished, flow_state, qualify, sop_run, sopflow, step_records, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -258,8 +258,7 @@ def test_manager_approves_a_large_discount_in_the_ui(sopflow_up, page: Page):
     """negotiation-closing: a discount above 15% waits for the manager, who sees the terms in the form."""
     up = sopflow_up
     lead = add_lead(up, name="Ada Lovelace", company="Engines Ltd")["id"]
-    answer(up, lead, "rep_qualification", "Alex Kim")
-    answer(up, lead, "manager_approval", "Maria Lopez")
+    qualify(up, lead)
     answer(up, lead, "demo_outcome", "Alex Kim", "--input", "outcome=interested")
     answer(up, lead, "deal_terms", "Alex Kim", "--input", "deal_value=48000", "--input", "discount_percent=22",
            "--notes", "Three-year term")

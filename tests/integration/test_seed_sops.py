@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from sopflow.store.models import Lead, OutboxEmail
-from tests.support import add_lead, answer, finished, sop_run, sopflow, step_records, wait_for
+from tests.support import add_lead, answer, finished, qualify, sop_run, sopflow, step_records, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -26,8 +26,7 @@ def wake(up, lead_id: str, sop: str) -> None:
 def test_a_lead_goes_from_qualification_to_customer_and_follow_up(sopflow_up, webhooks):
     up = sopflow_up
     lead = add_lead(up, name="Grace Hopper", company="Compilers Ltd")["id"]
-    answer(up, lead, "rep_qualification", "Alex Kim")
-    answer(up, lead, "manager_approval", "Maria Lopez")
+    qualify(up, lead)
     finished(up, lead)
 
     # presentation-demo starts because the lead became qualified
@@ -69,8 +68,7 @@ def test_a_lead_goes_from_qualification_to_customer_and_follow_up(sopflow_up, we
 def test_small_discount_skips_the_manager_and_unhappy_customer_is_escalated(sopflow_up):
     up = sopflow_up
     lead = add_lead(up)["id"]
-    answer(up, lead, "rep_qualification", "Priya Shah")
-    answer(up, lead, "manager_approval", "Maria Lopez")
+    qualify(up, lead, "Priya Shah")
     answer(up, lead, "demo_outcome", "Priya Shah", "--input", "outcome=interested")
     answer(up, lead, "deal_terms", "Priya Shah", "--input", "deal_value=9000", "--input", "discount_percent=5")
     answer(up, lead, "contract_signed", "Priya Shah")
@@ -88,8 +86,7 @@ def test_small_discount_skips_the_manager_and_unhappy_customer_is_escalated(sopf
 def test_a_demo_that_did_not_interest_closes_the_lead(sopflow_up):
     up = sopflow_up
     lead = add_lead(up)["id"]
-    answer(up, lead, "rep_qualification", "Priya Shah")
-    answer(up, lead, "manager_approval", "Maria Lopez")
+    qualify(up, lead, "Priya Shah")
     answer(up, lead, "demo_outcome", "Priya Shah", "--input", "outcome=not_interested")
     finished(up, lead, "presentation-demo")
     with up.store() as session:
