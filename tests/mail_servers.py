@@ -31,6 +31,7 @@ class SmtpRecorder:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []  # each email as it arrived, for what parsing would hide (encodings)
         self.envelopes: list[tuple[str, list[str]]] = []
         self.logins: list[str] = []
         self.hold = False
@@ -45,6 +46,7 @@ class SmtpRecorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
+        self.raw.append(envelope.content)
         self.messages.append(message_from_bytes(envelope.content.replace(b"\r\n", b"\n"), policy=policy.default))
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         if self.hold:  # the email is in, but the client hears nothing until released

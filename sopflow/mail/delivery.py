@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sopflow.mail.transports import DeliveryError, Message, Transport
 from sopflow.store.db import transaction
 from sopflow.store.models import Lead, OutboxEmail, utcnow
+from sopflow.text import header_text
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,9 @@ def deliver(outbox_id: int, transport: Transport, url: str | None = None) -> str
             return session.scalars(select(OutboxEmail.status).where(OutboxEmail.id == outbox_id)).one()
         message = Message(
             idempotency_key=row.idempotency_key or idempotency_key(row.sop_run_id, row.step_id),
-            to=row.to_address, sender=transport.sender, subject=row.subject,
-            text=row.body_text, html=row.body_html, headers=dict(row.headers or {}),
+            to=row.to_address, sender=transport.sender, subject=header_text(row.subject),
+            text=row.body_text, html=row.body_html,
+            headers={name: header_text(value) for name, value in (row.headers or {}).items()},
         )
     # committed: from here on a crash leaves `sending`, which the next attempt handles
     try:

@@ -10,7 +10,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import SMTP
 from email.utils import formatdate, parseaddr
 from typing import ClassVar, Protocol
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -19,6 +19,10 @@ import httpx
 
 DEFAULT_SENDER = "sopflow@localhost"
 OWN_HEADERS = {"from", "to", "subject", "date", "message-id"}
+# Lines up to RFC 5322's hard limit, so a long `List-Unsubscribe: <https://...>` goes out literally,
+# as RFC 2369 and 8058 require, not RFC 2047-encoded (which mail providers do not read as a link);
+# 7-bit clean, so non-ASCII bodies are quoted-printable or base64 for any SMTP server.
+SMTP_POLICY = SMTP.clone(max_line_length=998, cte_type="7bit")
 
 
 @dataclass(frozen=True)

@@ -328,3 +328,38 @@ def test_concurrent_deliveries_send_once(url, queue, smtp, api, kind):
         thread.join(30)
     delivered = len(smtp.messages) if kind == "smtp" else len(api.accepted)
     assert delivered == 1 and len(results) == 4 and row(url, outbox_id).status == "sent"
+
+
+LONG_UNSUBSCRIBE = ("<https://sales.example/unsubscribe?lead=0b8a8c1e-6f5e-4a55-9b0c-0e7b0d2f0c11"
+                    "&token=0123456789abcdef0123456789abcdef>")
+SPOOFED_SUBJECT = "Your quote, Jane\u202e fdp.exe\u200b\r\nBcc: everyone@example.com"
+
+
+def queue_spoofed(url: str) -> int:
+    """An email whose subject came from lead data carrying a bidi override, a zero-width space and CRLF."""
+    with transaction(url) as session:
+        lead, _ = add_lead(session, LeadIn(email="jane@acme.example"))
+        run = ensure_run(session, "lead-qualification", lead.id)
+        session.flush()
+        return queue_email(session, OutboxEmail(
+            sop_run_id=run.id, step_id="follow_up_email", lead_id=lead.id, to_address=lead.email,
+            subject=SPOOFED_SUBJECT, body_text="Hello", body_html=None,
+            headers={"List-Unsubscribe": LONG_UNSUBSCRIBE, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        )).id
+
+
+def test_smtp_sends_list_unsubscribe_literally_and_drops_invisible_characters(url, smtp):
+    assert deliver(queue_spoofed(url), SmtpTransport(smtp.url), url) == "sent"
+    raw = smtp.raw[0].decode("ascii")  # 7-bit clean: it decodes as ASCII
+    assert f"\r\nList-Unsubscribe: {LONG_UNSUBSCRIBE}\r\n" in raw  # one literal line, no =?utf-8?q?...?=
+    assert "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
+    assert "\r\nSubject: Your quote, Jane fdp.exe Bcc: everyone@example.com\r\n" in raw
+    assert "=?" not in raw and "\r\nBcc:" not in raw
+    assert smtp.envelopes[0][1] == ["jane@acme.example"]
+
+
+def test_http_sends_headers_and_subject_without_invisible_characters(url, api):
+    assert deliver(queue_spoofed(url), HttpTransport(api.url), url) == "sent"
+    body = api.requests[0]["body"]
+    assert body["subject"] == "Your quote, Jane fdp.exe Bcc: everyone@example.com"
+    assert body["headers"]["List-Unsubscribe"] == LONG_UNSUBSCRIBE
