@@ -5,7 +5,8 @@
 
 Names are `lead.<field>` or `steps.<step_id>.<value>`; operators are comparisons, `in`,
 `not in`, `and`, `or`, `not`; values are strings, numbers, true/false, null and lists.
-Nothing is evaluated by Python's `eval`.
+Nothing is evaluated by Python's `eval`, and a condition is at most MAX_CONDITION_LENGTH
+characters long and MAX_CONDITION_DEPTH levels deep.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ _COMPARE = {
     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
 }
 
+
+MAX_CONDITION_LENGTH = 1000  # characters
+MAX_CONDITION_DEPTH = 32  # levels of the parsed expression, e.g. one per `not` or parenthesised `and`/`or`
 
 _LITERALS = {"true": True, "false": False, "null": None}  # YAML's spelling, beside Python's
 
@@ -47,14 +51,32 @@ class Condition:
 
 def parse_condition(source: str) -> Condition:
     """Parse `source`, raising ConditionError with the reason when it is not a condition."""
+    if len(source) > MAX_CONDITION_LENGTH:
+        raise ConditionError(f"condition is {len(source):,} characters long, over the limit of "
+                             f"{MAX_CONDITION_LENGTH}; shorten it")
     try:
         tree = ast.parse(source.strip(), mode="eval").body
     except SyntaxError as exc:
         where = f" at column {exc.offset}" if exc.offset else ""
         raise ConditionError(f"cannot parse condition {source!r}: {exc.msg}{where}") from None
+    except (RecursionError, MemoryError):
+        reason = f"condition is nested too deeply to parse; nest it at most {MAX_CONDITION_DEPTH} levels deep"
+        raise ConditionError(reason) from None
+    if _depth(tree) > MAX_CONDITION_DEPTH:  # _check and _eval recurse once per level
+        raise ConditionError(f"condition is nested more than {MAX_CONDITION_DEPTH} levels deep; simplify it")
     names: set[tuple[str, ...]] = set()
     _check(tree, names)
     return Condition(source, tree, frozenset(names))
+
+
+def _depth(tree: ast.AST) -> int:
+    """How many nodes deep `tree` is, counted without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _name_path(node: ast.expr) -> tuple[str, ...] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from sopflow.errors import SopError, SopInvalid
 from sopflow.schema import STEP_KINDS, Sop
 
 SOP_SUFFIXES = (".yaml", ".yml")
+MAX_FILE_BYTES = 64 * 1024  # 20 times the largest seed SOP; YAML this size parses in well under a second
+MAX_ERRORS = 50  # per file: past this, the rest are counted, not listed
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ def load_sop(path: Path) -> LoadedSop:
     """Load and check one SOP file; raise SopInvalid listing every problem in it."""
     from sopflow.checks import check_sop  # checks need LoadedSop; imported here to keep one direction
 
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     try:
         data, lines = yamlpos.load(text)
     except yamlpos.YamlProblem as problem:
@@ -41,12 +44,55 @@ def load_sop(path: Path) -> LoadedSop:
     try:
         sop = Sop.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise SopInvalid([_schema_error(path, data, lines, err) for err in exc.errors()]) from None
+        raise SopInvalid(_at_most(MAX_ERRORS, [_schema_error(path, data, lines, err) for err in exc.errors()])) from None
     loaded = LoadedSop(sop, path, hashlib.sha256(text.encode()).hexdigest(), lines)
     errors = check_sop(loaded)
     if errors:
-        raise SopInvalid(errors)
+        raise SopInvalid(_at_most(MAX_ERRORS, errors))
     return loaded
+
+
+def _read_text(path: Path) -> str:
+    """The text of SOP file `path`; SopInvalid when it is missing, not a plain file, too large or not UTF-8."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        missing = "a symlink to a missing file" if path.is_symlink() else "no such file; check the path"
+        raise _unreadable(path, missing) from None
+    except OSError as exc:
+        raise _unreadable(path, f"cannot read the file: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise _unreadable(path, "is a directory, not an SOP file; SOP files are .yaml files")
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or device: reading it could wait, or never end
+        raise _unreadable(path, "not a regular file; an SOP must be a plain .yaml file")
+    if info.st_size > MAX_FILE_BYTES:
+        too_large = f"the file is {info.st_size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit; split it up"
+        raise _unreadable(path, too_large)
+    try:
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES)
+    except OSError as exc:
+        raise _unreadable(path, f"cannot read the file: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise SopInvalid([SopError(path, line, "(file)", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} "
+                                                         "cannot be decoded; save the file as UTF-8")]) from None
+
+
+def _at_most(limit: int, errors: list[SopError]) -> list[SopError]:
+    """The first `limit` errors in file order, and a last one counting the rest."""
+    errors = sorted(errors)
+    if len(errors) <= limit:
+        return errors
+    rest = errors[limit]
+    return [*errors[:limit], SopError(rest.file, rest.line, "(file)",
+                                      f"{len(errors) - limit} more errors from here on; fix the ones above first")]
+
+
+def _unreadable(path: Path, reason: str) -> SopInvalid:
+    return SopInvalid([SopError(path, 1, "(file)", reason)])
 
 
 def sop_files(paths: list[Path]) -> list[Path]:
@@ -87,6 +133,7 @@ _PATTERN_REASONS = {
     "[mhdw]$": "must be a duration like 30m, 4h, 2d or 1w",
     "[a-z0-9_]*$": "must be lower_snake_case: a lowercase letter, then letters, digits or _",
     "[a-z0-9-]*[a-z0-9]$": "must be lower-kebab-case: lowercase letters, digits and -",
+    "[a-z0-9_-]*$": "must be a template name from templates/ without .j2: lowercase letters, digits, _ and -",
 }
 
 

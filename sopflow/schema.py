@@ -29,6 +29,7 @@ LeadStatus = Literal[
     "new", "working", "nurture", "qualified", "disqualified", "opportunity", "customer", "closed_lost"
 ]
 END = "end"
+MAX_STEPS = 100  # an SOP longer than this is several SOPs, chained by lead status
 
 
 class Strict(BaseModel):
@@ -143,7 +144,9 @@ class ScoreStep(StepBase):
 
 class EmailStep(StepBase):
     kind: Literal["email"]
-    template: Text = Field(description="Name of a template in sop_definitions/templates/, without .j2.")
+    template: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = Field(
+        description="Name of a template in sop_definitions/templates/, without .j2."
+    )
     to: Literal["lead"] = Field(default="lead", description="Who gets the email: the lead.")
 
 
@@ -226,14 +229,14 @@ class Sop(Strict):
 
     id: SopId
     name: Text
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)  # the store's integer column
     owner: Text = Field(description="The person accountable for this SOP.")
     objective: Objective
     roles: dict[RoleName, Annotated[list[Text], Field(min_length=1)]] = Field(min_length=1)
     trigger: Trigger
     review: Review
     compliance: list[Text] = Field(default_factory=list, description="Consent and privacy rules the SOP follows.")
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
 
     @property
     def flow_attr(self) -> str:

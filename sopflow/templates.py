@@ -2,16 +2,19 @@
 
 Templates render in a sandbox with strict undefined, so a missing variable is an error,
 not an empty string. The html block renders with autoescaping; subject and text without.
+Only files inside the templates directory are read, even through names or symlinks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import SandboxedEnvironment
 
 REQUIRED_BLOCKS = ("subject", "text")
@@ -24,10 +27,26 @@ class RenderedEmail:
     html: str | None
 
 
+class TemplateOutside(ValueError):
+    """A template whose file resolves outside its templates directory (by its name or through a symlink)."""
+
+
+class _InsideLoader(jinja2.FileSystemLoader):
+    """Loads templates, and the files they include, only from inside its directory."""
+
+    def __init__(self, template_dir: Path) -> None:
+        super().__init__(template_dir)
+        self.template_dir = template_dir
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        _inside(self.template_dir, self.template_dir.joinpath(*split_template_path(template)))
+        return super().get_source(environment, template)
+
+
 @lru_cache(maxsize=16)
 def _environment(template_dir: Path, autoescape: bool) -> SandboxedEnvironment:
     return SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(template_dir),
+        loader=_InsideLoader(template_dir),
         undefined=jinja2.StrictUndefined,
         autoescape=autoescape,
         keep_trailing_newline=False,
@@ -35,12 +54,23 @@ def _environment(template_dir: Path, autoescape: bool) -> SandboxedEnvironment:
 
 
 def template_file(template_dir: Path, name: str) -> Path:
-    return template_dir / f"{name}.j2"
+    """The file of template `name`; TemplateOutside when it resolves outside `template_dir`."""
+    return _inside(template_dir, template_dir / f"{name}.j2")
+
+
+def _inside(template_dir: Path, path: Path) -> Path:
+    if not path.resolve().is_relative_to(template_dir.resolve()):
+        raise TemplateOutside(f"template {path.name.removesuffix('.j2')!r} resolves outside {template_dir}; "
+                              "a template must be a file inside it")
+    return path
 
 
 def check_template(template_dir: Path, name: str) -> str | None:
     """The reason template `name` cannot be used, or None when it can."""
-    path = template_file(template_dir, name)
+    try:
+        path = template_file(template_dir, name)
+    except TemplateOutside as exc:
+        return str(exc)
     if not path.is_file():
         return f"template {name!r} not found (expected {path})"
     try:

@@ -11,6 +11,7 @@ from sopflow import cli
 from sopflow.catalog import validate
 from sopflow.errors import SopInvalid
 from sopflow.loader import load_sop
+from tests.sop_samples import MINIMAL
 
 TESTS = Path(__file__).resolve().parents[1]
 INVALID = TESTS / "invalid_sops"
@@ -48,20 +49,6 @@ CASES = [
 ]
 
 ERROR_LINE = re.compile(r"^(?P<file>\S+\.yaml):(?P<line>\d+): (?P<field>[\w.()]+): (?P<reason>.+)$")
-
-# A valid SOP needing no template, for tests that write their own files.
-MINIMAL = """\
-id: minimal
-name: Minimal SOP
-version: 1
-owner: Test Owner
-objective: {statement: Qualify leads, metric: qualified leads, baseline: 1, target: 2, deadline: 2027-01-31}
-roles: {rep: [Alex Kim]}
-trigger: {event: new_lead}
-review: {every: 4w, owner: rep}
-steps:
-  - {id: mark_working, kind: update_lead, owner: rep, status: working}
-"""
 
 
 def _errors(path: Path) -> list:
