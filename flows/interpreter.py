@@ -9,6 +9,7 @@ from prefect.runtime import flow_run
 
 from flows.approval import await_decision
 from flows.waiting import await_wake
+from sopflow.logs import redact_everywhere
 from sopflow.plan import Plan
 from sopflow.schema import END
 from sopflow.store import runs
@@ -33,6 +34,7 @@ STEP_RUNNERS: dict[str, Callable[[StepCall], Result]] = {
 
 def run_plan(plan: Plan, lead_id: str) -> dict[str, str]:
     """Run `plan` for `lead_id` in the current flow run; safe to re-run from the top after a resume."""
+    redact_everywhere()
     logger = get_run_logger()
     with transaction() as session:
         run = runs.begin_run(session, plan.sop.id, lead_id, flow_run.get_id(), plan.version, plan.content_hash)

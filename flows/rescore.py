@@ -11,6 +11,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from sopflow.catalog import load_all
+from sopflow.logs import redact_everywhere
 from sopflow.rescoring import rescore_open_leads
 from sopflow.schema import ScoreStep
 
@@ -35,6 +36,7 @@ def rescore_sop(sop_id: str) -> dict[str, Any]:
 @flow(name="sopflow-rescore", persist_result=False)
 def rescore(sop_id: str = "lead-qualification") -> dict[str, Any]:
     """Recompute score, grade and stage of every open lead with the SOP's score rules, in the database."""
+    redact_everywhere()
     outcome = rescore_sop(sop_id)
     get_run_logger().info("Rescored open leads with %s/%s: %d changed.", sop_id, outcome["step"], outcome["changed"])
     return outcome

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.orm import Session
 
@@ -14,11 +14,20 @@ from sopflow.schema import TaskStep
 from tasks.records import Result, StepCall, once
 
 
+class TaskFunctionError(RuntimeError):
+    """A team's task function raised; says which one and what type of error, never the message."""
+
+
 def _call(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
     step = call.planned.step
     assert isinstance(step, TaskStep)
     function = registry.load(step.function)
-    result = function({**context, "params": dict(step.params), "idempotency_key": idempotency_key(call.run_id, step.id)})
+    try:
+        result = function({**context, "params": dict(step.params), "idempotency_key": idempotency_key(call.run_id, step.id)})
+    except Exception as exc:  # its message may quote the lead: logged masked, kept out of Prefect's state message
+        get_run_logger().error("Task function %r failed.", step.function, exc_info=True)
+        raise TaskFunctionError(f"task function {step.function!r} raised {type(exc).__name__}; "
+                                "the run's log shows its message with personal data masked") from None
     if not isinstance(result, dict):
         raise TypeError(f"task function {step.function!r} returned {type(result).__name__}; it must return a dict")
     return result

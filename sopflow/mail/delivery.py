@@ -77,7 +77,9 @@ def deliver(outbox_id: int, transport: Transport, url: str | None = None) -> str
             _record(url, outbox_id, "failed", str(exc))
             return "failed"
         _record(url, outbox_id, "queued", str(exc))
-        raise
+        # the server's words may quote the recipient: they stay in the row, out of Prefect's logs and states
+        raise DeliveryError(f"outbox email {outbox_id} could not be sent yet (transient); the reason is in "
+                            "its last_error, and the next attempt sends it under the same key", permanent=False) from None
     _record(url, outbox_id, "sent", None, provider_id=provider_id or None, sent_at=utcnow())
     log.info("outbox email %s sent via %s (%s)", outbox_id, type(transport).__name__, provider_id)
     return "sent"

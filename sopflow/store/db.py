@@ -21,14 +21,19 @@ T = TypeVar("T")
 
 @lru_cache(maxsize=8)
 def _engine(url: str) -> Engine:
+    """The engine for `url`; errors never print statement parameters (they hold leads' data)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # The driver's own transaction handling off, so that every transaction begins IMMEDIATE: it takes
+        # the write lock up front (waiting up to busy_timeout) instead of failing with "database is locked"
+        # when it first writes after another process wrote (SQLite cannot upgrade a stale read in WAL mode).
+        engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
     Base.metadata.create_all(engine)
     return engine
 
