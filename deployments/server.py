@@ -1,4 +1,4 @@
-"""A local Prefect server on SQLite under sopflow's home, started and stopped by us."""
+"""The processes `sopflow up` starts and stops: a local Prefect server on SQLite, and the intake."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from sopflow import settings
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -21,6 +23,7 @@ def free_port() -> int:
 
 
 def server_env(home: Path, port: int) -> dict[str, str]:
+    """The Prefect server's environment: its files under `home`, no analytics, and a login (basic auth)."""
     prefect_home = home / "prefect"
     prefect_home.mkdir(parents=True, exist_ok=True)
     return {
@@ -28,6 +31,7 @@ def server_env(home: Path, port: int) -> dict[str, str]:
         "PREFECT_HOME": str(prefect_home),
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_API_AUTH_STRING": settings.prefect_server_auth_string(),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
     }
@@ -36,16 +40,34 @@ def server_env(home: Path, port: int) -> dict[str, str]:
 @contextmanager
 def local_server(home: Path, port: int, timeout: float = 90.0) -> Iterator[str]:
     """Run `prefect server start` on 127.0.0.1:`port`; yield its API URL; stop it on exit."""
-    log_path = home / "prefect-server.log"
     api_url = f"http://127.0.0.1:{port}/api"
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with child_process("prefect server", command, server_env(home, port), home / "prefect-server.log",
+                       f"{api_url}/health", timeout):
+        yield api_url
+
+
+@contextmanager
+def intake_server(home: Path, port: int, timeout: float = 60.0) -> Iterator[str]:
+    """Run the HTTP intake (`python -m sopflow.web`) on 127.0.0.1:`port`; yield its URL; stop it on exit."""
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "sopflow.web", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(settings.intake_workers())]
+    with child_process("the intake", command, dict(os.environ), home / "intake.log", f"{url}/health", timeout):
+        yield url
+
+
+@contextmanager
+def child_process(name: str, command: list[str], env: dict[str, str], log_path: Path, health_url: str,
+                  timeout: float) -> Iterator[subprocess.Popen]:
+    """Start `command`, logging to `log_path`; yield once `health_url` answers 200; terminate it on exit."""
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=server_env(home, port), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # same process group as `sopflow up`: whatever ends the group ends the server too
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # same process group as `sopflow up`: whatever ends the group ends the child too
     try:
-        _wait_healthy(process, api_url, log_path, timeout)
-        yield api_url
+        _wait_healthy(name, process, health_url, log_path, timeout)
+        yield process
     finally:
         process.terminate()
         try:
@@ -55,16 +77,16 @@ def local_server(home: Path, port: int, timeout: float = 90.0) -> Iterator[str]:
             process.wait()
 
 
-def _wait_healthy(process: subprocess.Popen, api_url: str, log_path: Path, timeout: float) -> None:
+def _wait_healthy(name: str, process: subprocess.Popen, health_url: str, log_path: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"prefect server exited with code {process.returncode}; its log ends:\n{tail}")
+            raise RuntimeError(f"{name} exited with code {process.returncode}; its log ({log_path}) ends:\n{tail}")
         try:
-            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+            if httpx.get(health_url, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"prefect server did not answer at {api_url} within {timeout:.0f} s; see {log_path}")
+    raise RuntimeError(f"{name} did not answer at {health_url} within {timeout:.0f} s; see {log_path}")

@@ -36,3 +36,9 @@ def load_all(directory: Path | None = None) -> dict[str, LoadedSop]:
     if errors:
         raise SopInvalid(errors)
     return {item.sop.id: item for item in loaded}
+
+
+def sops_started_by(event: str, status: str | None = None, sops: dict[str, LoadedSop] | None = None) -> list[str]:
+    """The SOPs a lead event starts: `new_lead`, or `lead_status` with the lead's new status."""
+    sops = load_all() if sops is None else sops
+    return sorted(sop_id for sop_id, loaded in sops.items() if loaded.sop.trigger.starts_on(event, status))

@@ -47,8 +47,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_lead_add(args: argparse.Namespace) -> int:
-    from deployments.dispatch import submit_lead
     from sopflow.leads import LeadIn
+    from sopflow.services.starting import submit_lead
 
     names = ("email", "name", "company", "title", "employees", "industry", "source", "do_not_contact")
     fields = {k: getattr(args, k) for k in names}
@@ -106,7 +106,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     from prefect.exceptions import PrefectException
     from prefect.flow_runs import resume_flow_run
 
-    from deployments.connection import prefect_api
+    from sopflow.services.connection import prefect_api
     from sopflow.store.db import transaction
     from sopflow.store.models import Approval, SopRun
     from sqlalchemy import select
@@ -154,8 +154,8 @@ def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
 
 
 def cmd_wake(args: argparse.Namespace) -> int:
-    from deployments.connection import prefect_api
     from flows.waiting import wake_due_runs
+    from sopflow.services.connection import prefect_api
     from sopflow.store import waits
     from sopflow.store.db import transaction
     from sopflow.store.models import utcnow

@@ -7,7 +7,16 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from sopflow.text import refuse_invisible
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMPLOYEES = 2**31 - 1  # the store's integer column
+_LEAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def is_lead_id(value: str) -> bool:
+    """True when `value` has the shape of a lead id (a UUID as the store writes it)."""
+    return _LEAD_ID.match(value) is not None
 
 
 def _email(value: str) -> str:
@@ -17,7 +26,13 @@ def _email(value: str) -> str:
     return value
 
 
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+def _text(max_length: int) -> object:
+    """Text of 1 to `max_length` characters (the store's column), free of control and invisible characters."""
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
+                     AfterValidator(refuse_invisible)]
+
+
+Text200, Text100 = _text(200), _text(100)
 
 
 class LeadIn(BaseModel):
@@ -25,13 +40,13 @@ class LeadIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
-    name: Short | None = None
-    company: Short | None = None
-    title: Short | None = None
-    employees: int | None = Field(default=None, ge=0)
-    industry: Short | None = None
-    source: Short | None = None
+    email: Annotated[str, StringConstraints(max_length=320), AfterValidator(refuse_invisible), AfterValidator(_email)]
+    name: Text200 | None = None
+    company: Text200 | None = None
+    title: Text200 | None = None
+    employees: int | None = Field(default=None, ge=0, le=MAX_EMPLOYEES)
+    industry: Text100 | None = None
+    source: Text100 | None = None
     do_not_contact: bool = False
 
 

@@ -29,23 +29,73 @@ def intake_token() -> str | None:
     return os.environ.get("SOPFLOW_INTAKE_TOKEN") or None
 
 
+def intake_read_timeout() -> float:
+    """Seconds a request's headers, and then its body, may take to arrive (`SOPFLOW_INTAKE_READ_TIMEOUT`, default 10)."""
+    raw = os.environ.get("SOPFLOW_INTAKE_READ_TIMEOUT") or "10"
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(f"SOPFLOW_INTAKE_READ_TIMEOUT={raw!r} is not a number of seconds; set it to e.g. 10") from None
+    if not 0 < seconds <= 600:
+        raise ValueError(f"SOPFLOW_INTAKE_READ_TIMEOUT={raw!r} must be between 0 and 600 seconds")
+    return seconds
+
+
+def intake_workers() -> int:
+    """Processes answering the intake under `sopflow up` (`SOPFLOW_INTAKE_WORKERS`, default 2)."""
+    raw = os.environ.get("SOPFLOW_INTAKE_WORKERS") or "2"
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise ValueError(f"SOPFLOW_INTAKE_WORKERS={raw!r} must be a whole number from 1 to 64; set it to e.g. 2")
+    return int(raw)
+
+
 def public_url() -> str:
     """Where recipients reach sopflow's intake, for unsubscribe links (`SOPFLOW_PUBLIC_URL`)."""
     return (os.environ.get("SOPFLOW_PUBLIC_URL") or "http://127.0.0.1:8765").rstrip("/")
 
 
-def secret_key() -> bytes:
-    """Key that signs unsubscribe links: `SOPFLOW_SECRET_KEY`, else one made once and kept in home."""
-    explicit = os.environ.get("SOPFLOW_SECRET_KEY")
-    if explicit:
-        return explicit.encode()
-    path = home() / "secret-key"
+def _kept_secret(name: str, make: str) -> str:
+    """The secret kept in `home()/name` (mode 600), written as `make` by whichever process comes first."""
+    path = home() / name
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(32))
-    return path.read_text().strip().encode()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another sopflow process made it a moment ago
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(make)
+    return path.read_text().strip()
+
+
+def secret_key() -> bytes:
+    """Key that signs unsubscribe links: `SOPFLOW_SECRET_KEY`, else one made once and kept in home."""
+    return (os.environ.get("SOPFLOW_SECRET_KEY") or _kept_secret("secret-key", secrets.token_urlsafe(32))).encode()
+
+
+def prefect_auth_file() -> Path:
+    """Where the login of the Prefect server `sopflow up` starts is kept: one `user:password` line."""
+    return home() / "prefect-auth"
+
+
+def prefect_server_auth_string() -> str:
+    """The login the Prefect server `sopflow up` starts requires (basic auth, API and UI alike).
+
+    `PREFECT_SERVER_API_AUTH_STRING` when set, else a random `sopflow:<password>` made once and
+    kept in `prefect_auth_file()`.
+    """
+    explicit = os.environ.get("PREFECT_SERVER_API_AUTH_STRING")
+    return explicit or _kept_secret(prefect_auth_file().name, f"sopflow:{secrets.token_urlsafe(24)}")
+
+
+def prefect_auth_string() -> str | None:
+    """The login sopflow's commands and flows give the Prefect API: `PREFECT_API_AUTH_STRING`, else the kept one."""
+    explicit = os.environ.get("PREFECT_API_AUTH_STRING")
+    if explicit:
+        return explicit
+    path = prefect_auth_file()
+    return path.read_text().strip() or None if path.is_file() else None
 
 
 def prefect_api_url() -> str | None:

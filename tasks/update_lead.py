@@ -8,8 +8,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.orm import Session
 
-from deployments.dispatch import sops_started_by, start_pending
+from sopflow.catalog import sops_started_by
 from sopflow.schema import UpdateLeadStep
+from sopflow.services.starting import UNREACHABLE, start_claimed
 from sopflow.store import runs
 from sopflow.store.leads import get_lead
 from tasks.records import Result, StepCall, once
@@ -37,5 +38,8 @@ def _update(session: Session, call: StepCall, context: dict[str, Any]) -> Result
 def update_lead(call: StepCall) -> Result:
     result = once(call, _update)
     if result.get("starts"):
-        start_pending(call.lead_id)  # if Prefect is unreachable, housekeeping starts them later
+        try:
+            start_claimed(call.lead_id)
+        except UNREACHABLE:  # claimed with the status change: the dispatcher or housekeeping starts them later
+            pass
     return result

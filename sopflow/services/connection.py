@@ -1,11 +1,12 @@
-"""Talking to Prefect from sopflow's commands: the configured server, never an ephemeral one."""
+"""Talking to Prefect from sopflow: the configured server and its login, never an ephemeral server."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from sopflow import settings
 
@@ -16,9 +17,13 @@ class PrefectUnavailable(RuntimeError):
 
 @contextmanager
 def prefect_api() -> Iterator[str]:
-    """Use the Prefect server sopflow knows of for the duration of the block; yield its API URL."""
+    """Use the Prefect server sopflow knows of, with its login, for the duration of the block; yield its API URL."""
     url = settings.prefect_api_url()
     if url is None:
         raise PrefectUnavailable("no Prefect server is running for sopflow; start `sopflow up` or set PREFECT_API_URL")
-    with temporary_settings(updates={PREFECT_API_URL: url}):
+    updates: dict[Any, str] = {PREFECT_API_URL: url}
+    auth = settings.prefect_auth_string()
+    if auth:
+        updates[PREFECT_API_AUTH_STRING] = auth
+    with temporary_settings(updates=updates):
         yield url

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sopflow.store.db import get_or_create
@@ -61,6 +62,12 @@ def record_step(
 def step_results(session: Session, run_id: str) -> dict[str, dict[str, Any]]:
     records = session.scalars(select(StepRecord).where(StepRecord.sop_run_id == run_id).order_by(StepRecord.id))
     return {r.step_id: {"status": r.status, **r.result} for r in records}
+
+
+def unstarted(session: Session, sop_ids: Collection[str]) -> int:
+    """How many claimed runs of these SOPs have no flow run yet."""
+    query = select(func.count()).where(SopRun.flow_run_id.is_(None), SopRun.sop_id.in_(sop_ids))
+    return session.scalar(query) or 0
 
 
 def list_runs(session: Session, sop_id: str | None = None) -> list[SopRun]:

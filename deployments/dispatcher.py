@@ -1,0 +1,68 @@
+"""The dispatcher: starts the flow runs of claimed SOP runs in the background, whatever Prefect's mood.
+
+The intake only stores a lead and claims its runs, so it answers at once; this thread (in
+`sopflow up`) creates their flow runs. When Prefect is down it backs off and tries again; when
+Prefect is slow or refuses some requests it keeps going as long as runs still start. Claimed
+runs wait in the store meanwhile: none is lost, none is started twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Collection
+
+from sopflow.services.starting import UNREACHABLE, start_claimed
+from sopflow.store import runs
+from sopflow.store.db import transaction
+
+log = logging.getLogger(__name__)
+BATCH = 50  # flow runs created per round; a full round goes again at once
+
+
+class Dispatcher(threading.Thread):
+    """Polls the store every `poll_seconds` for claimed runs of the served SOPs and starts them."""
+
+    def __init__(self, sop_ids: Collection[str], poll_seconds: float = 1.0, max_backoff_seconds: float = 30.0) -> None:
+        super().__init__(name="sopflow-dispatcher", daemon=True)
+        self.sop_ids = frozenset(sop_ids)
+        self.poll_seconds, self.max_backoff_seconds = poll_seconds, max_backoff_seconds
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        delay, failures = 0.0, 0
+        while not self._stopping.wait(delay):
+            try:
+                delay, failures = self._round(failures)
+            except Exception:  # the store itself failed: say so, keep the thread alive, try again later
+                log.exception("starting claimed SOP runs failed; next try in %.0f s", self.max_backoff_seconds)
+                delay = self.max_backoff_seconds
+
+    def _round(self, failures: int) -> tuple[float, int]:
+        """Start up to BATCH claimed runs; return the delay before the next round and the failures in a row."""
+        with transaction() as session:
+            waiting = runs.unstarted(session, self.sop_ids)
+        if not waiting:
+            return self.poll_seconds, 0
+        try:
+            start_claimed(limit=BATCH, sop_ids=self.sop_ids)
+            error = None
+        except UNREACHABLE as exc:
+            error = exc
+        with transaction() as session:
+            left = runs.unstarted(session, self.sop_ids)
+        progressed = waiting > left
+        if progressed:
+            log.info("Started %d claimed SOP run(s); %d wait.", waiting - left, left)
+        if error is None:
+            return (0.0 if progressed and left else self.poll_seconds), 0
+        if progressed:  # Prefect takes runs, if not every request: go on after a breath
+            return self.poll_seconds / 4, 0
+        delay = min(self.max_backoff_seconds, self.poll_seconds * 2 ** (failures + 1))
+        log.warning("Prefect did not take new SOP runs (%s); %d wait in the store, next try in %.0f s",
+                    type(error).__name__, left, delay)
+        return delay, failures + 1
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=30)
