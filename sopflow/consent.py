@@ -7,6 +7,9 @@ import hmac
 from urllib.parse import urlencode
 
 from sopflow import settings
+from sopflow.leads import is_lead_id
+from sopflow.store.db import transaction
+from sopflow.store.models import Lead, utcnow
 
 
 def opted_out(do_not_contact: bool, unsubscribed: bool) -> str | None:
@@ -23,7 +26,21 @@ def unsubscribe_token(lead_id: str) -> str:
 
 
 def token_is_valid(lead_id: str, token: str) -> bool:
-    return hmac.compare_digest(unsubscribe_token(lead_id), token)
+    """True when `token` signs `lead_id`; any text may be given (compared as UTF-8 bytes, in constant time)."""
+    given = token.encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(unsubscribe_token(lead_id).encode(), given)
+
+
+def unsubscribe(lead_id: str, token: str) -> tuple[int, str]:
+    """Honour a signed unsubscribe link: the lead is never emailed again. Returns (HTTP status, sentence for the page)."""
+    if not (is_lead_id(lead_id) and token_is_valid(lead_id, token)):
+        return 400, "This unsubscribe link is not valid. Reply to the email and we will remove you by hand."
+    with transaction() as session:
+        lead = session.get(Lead, lead_id)
+        if lead is None:
+            return 404, "We have no record of this address any more; you will not hear from us."
+        lead.unsubscribed_at = lead.unsubscribed_at or utcnow()
+    return 200, "You are unsubscribed: you will not receive more emails from our sales team."
 
 
 def unsubscribe_url(lead_id: str) -> str:

@@ -11,7 +11,6 @@ import yaml
 from sqlalchemy import select
 
 from sopflow.cli import main
-from sopflow.intake import make_server, serve_in_thread
 from sopflow.leads import LeadIn
 from sopflow.loader import load_sop
 from sopflow.plan import compile_plan
@@ -20,6 +19,7 @@ from sopflow.store.db import transaction
 from sopflow.store.leads import add_lead
 from sopflow.store.models import Engagement, Lead, StepRecord
 from tasks.records import StepCall, once, step_context
+from tests.intake_server import running_intake
 from tasks.score import _score
 
 NOW = datetime.now(timezone.utc)
@@ -80,12 +80,8 @@ def test_cli_refuses_an_unknown_lead_and_an_unknown_event(sqlite_store, capsys):
 
 @pytest.fixture
 def intake(sqlite_store):
-    server = make_server("127.0.0.1", 0, "s3cret", submit=lambda lead: pytest.fail("only engagement is posted"))
-    serve_in_thread(server)
-    with httpx.Client(base_url=f"http://127.0.0.1:{server.server_address[1]}", timeout=10) as client:
+    with running_intake(token="s3cret") as url, httpx.Client(base_url=url, timeout=10) as client:
         yield client
-    server.shutdown()
-    server.server_close()
 
 
 def test_intake_records_engagement(intake):

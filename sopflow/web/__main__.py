@@ -1,0 +1,3 @@
+from sopflow.web.serve import main
+
+main()
