@@ -33,4 +33,5 @@ screenshots: install browser
 	$(BIN)/python -m pytest tests/browser
 
 bench: install
+	$(BIN)/python benchmarks/intake.py
 	$(BIN)/python benchmarks/rescore.py
