@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +36,17 @@ class Sopflow:
     token: str
     home: Path
     log: Path
+    login: str  # the Prefect server's `user:password`, as `sopflow up` made it in home
 
     def store(self) -> Session:
         from sopflow.store.db import engine
 
         return Session(engine(self.env["SOPFLOW_DATABASE_URL"]))
+
+    def api(self) -> httpx.Client:
+        """A client of the Prefect API, logged in as sopflow's commands are."""
+        user, _, password = self.login.partition(":")
+        return httpx.Client(base_url=self.api_url, auth=httpx.BasicAuth(user, password), timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -67,22 +74,33 @@ def sopflow_up(tmp_path_factory, webhooks, mailbox) -> Iterator[Sopflow]:
     shutil.copytree(PROJECT_ROOT / "sop_definitions", sop_dir)
     for path in FIXTURE_SOPS.glob("*.yaml"):  # SOPs that exist only to exercise the engine
         shutil.copy(path, sop_dir / path.name)
-    port, intake_port = free_port(), free_port()
-    env = {
-        "SOPFLOW_HOME": str(root / "home"),
-        "SOPFLOW_DATABASE_URL": f"sqlite:///{root / 'home' / 'sopflow.db'}",
-        "SOPFLOW_SOP_DIR": str(sop_dir),
-        "SOPFLOW_INTAKE_TOKEN": "test-intake-token",
-        "SOPFLOW_PUBLIC_URL": f"http://127.0.0.1:{intake_port}",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    with start_sopflow_up(root, sop_dir, {
         "SOPFLOW_TASKS": "enrich_company=tests.registered_tasks:enrich_company",
         "SOPFLOW_EMAIL_TRANSPORT": "smtp",
         "SOPFLOW_SMTP_URL": mailbox.url,
         "SOPFLOW_EMAIL_FROM": "sales@sopflow.test",
         "SOPFLOW_SALES_WEBHOOK_URL": f"{webhooks.url}/sales",
         "SOPFLOW_OPERATIONS_WEBHOOK_URL": f"{webhooks.url}/operations",
+    }) as up:
+        yield up
+
+
+@contextmanager
+def start_sopflow_up(root: Path, sop_dir: Path, settings: dict[str, str]) -> Iterator[Sopflow]:
+    """`sopflow up` in a process group of its own, its home under `root`, serving `sop_dir`; stopped by Ctrl-C."""
+    port, intake_port = free_port(), free_port()
+    env = {
+        "SOPFLOW_HOME": str(root / "home"),
+        "SOPFLOW_DATABASE_URL": f"sqlite:///{root / 'home' / 'sopflow.db'}",
+        "SOPFLOW_SOP_DIR": str(sop_dir),
+        "SOPFLOW_INTAKE_TOKEN": "test-intake-token",
+        "SOPFLOW_INTAKE_READ_TIMEOUT": "2",
+        "SOPFLOW_PUBLIC_URL": f"http://127.0.0.1:{intake_port}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        **settings,
     }
-    launch_env = {k: v for k, v in {**os.environ, **env}.items() if k != "PREFECT_API_URL"}
+    launch_env = {k: v for k, v in {**os.environ, **env}.items()
+                  if k not in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "PREFECT_SERVER_API_AUTH_STRING")}
     log = root / "up.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -94,12 +112,13 @@ def sopflow_up(tmp_path_factory, webhooks, mailbox) -> Iterator[Sopflow]:
         wait_for(lambda: process.poll() is not None or "Ctrl-C stops everything" in log.read_text(),
                  "sopflow up to start serving", timeout=120)
         assert process.poll() is None, f"sopflow up exited:\n{log.read_text()}"
-        wait_for(lambda: _deployments_ready(api_url), "the SOP deployments to be registered", timeout=60)
-        yield Sopflow(
+        up = Sopflow(
             env={**env, "PREFECT_API_URL": api_url}, api_url=api_url, ui_url=f"http://127.0.0.1:{port}",
             intake_url=f"http://127.0.0.1:{intake_port}", token=env["SOPFLOW_INTAKE_TOKEN"],
-            home=root / "home", log=log,
+            home=root / "home", log=log, login=(root / "home" / "prefect-auth").read_text().strip(),
         )
+        wait_for(lambda: _deployments_ready(up), "the SOP deployments to be registered", timeout=60)
+        yield up
     finally:
         process.send_signal(signal.SIGINT)  # what Ctrl-C does: sopflow stops everything it started
         try:
@@ -109,9 +128,10 @@ def sopflow_up(tmp_path_factory, webhooks, mailbox) -> Iterator[Sopflow]:
             process.wait()
 
 
-def _deployments_ready(api_url: str) -> bool:
+def _deployments_ready(up: Sopflow) -> bool:
     try:
-        response = httpx.post(f"{api_url}/deployments/filter", json={"limit": 50}, timeout=5)
+        with up.api() as api:
+            response = api.post("/deployments/filter", json={"limit": 50})
     except httpx.HTTPError:
         return False
     return response.status_code == 200 and len(response.json()) > 0

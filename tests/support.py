@@ -104,7 +104,8 @@ def answer(up, lead_id: str, step: str, approver: str, *extra: str, ask: int = 0
 
 
 def flow_state(up, flow_run_id: str) -> str:
-    return httpx.get(f"{up.api_url}/flow_runs/{flow_run_id}", timeout=10).json()["state"]["type"]
+    with up.api() as api:
+        return api.get(f"/flow_runs/{flow_run_id}").json()["state"]["type"]
 
 
 def finished(up, lead_id: str, sop: str = "lead-qualification") -> SopRun:

@@ -1,24 +1,26 @@
 """Browser fixtures: Debian's chromium driven by Playwright (sync API) against the real `sopflow up`.
 
 One chromium per session (`chromium_browser`); a fresh context and page per test (`page`), with a
-1400x1000 viewport so screenshots are readable. Playwright never downloads a browser here: the
-browser is `/usr/bin/chromium` from Debian (`make test` installs it); without it these tests fail
+1400x1000 viewport so screenshots are readable. `sopflow up` protects the Prefect UI with a login:
+the session logs in once through the UI's login page (`logged_in`) and every page starts from there.
+Playwright never downloads a browser here: the browser is `/usr/bin/chromium` from Debian (`make test` installs it); without it these tests fail
 saying so. When a test fails, its page's screenshot and HTML are kept in the test's tmp_path and
 named in the report.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.browser.ui import TIMEOUT_MS, VIEWPORT, log_in
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-VIEWPORT = {"width": 1400, "height": 1000}
-TIMEOUT_MS = 30_000  # default for every Playwright action, wait and `expect` in these tests
 
 _FAILED = pytest.StashKey[bool]()
 
@@ -48,10 +50,27 @@ def chromium_browser():
             browser.close()
 
 
-@pytest.fixture
-def page(chromium_browser, request, tmp_path) -> Iterator:
-    """A fresh browser context and page for one test; on failure its screenshot and HTML are kept."""
+@pytest.fixture(scope="session")
+def logged_in(chromium_browser, sopflow_up, tmp_path_factory) -> Path:
+    """The browser storage of someone logged in to the Prefect UI that `sopflow up` serves (taken once)."""
+    from playwright.sync_api import expect
+
     context = chromium_browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    log_in(page, sopflow_up.ui_url, sopflow_up.login)
+    expect(page.get_by_role("heading", name="Login")).to_be_hidden()
+    expect(page).not_to_have_url(re.compile(r"/login"))
+    state = tmp_path_factory.mktemp("browser") / "logged-in.json"
+    context.storage_state(path=str(state))
+    context.close()
+    return state
+
+
+@pytest.fixture
+def page(chromium_browser, logged_in, request, tmp_path) -> Iterator:
+    """A fresh browser context and page for one test, logged in; on failure its screenshot and HTML are kept."""
+    context = chromium_browser.new_context(viewport=VIEWPORT, storage_state=str(logged_in))
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     try:

@@ -1,4 +1,8 @@
-"""Leads arrive once: duplicates give one run per (SOP, lead); bad intake payloads store nothing."""
+"""Leads arrive once through a running `sopflow up`, and only people with the Prefect login can answer for a roster.
+
+The intake's answers to hostile input are tested against the real server in tests/unit/test_intake.py;
+here it is the whole product: the intake process `sopflow up` starts, its dispatcher, and Prefect.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,21 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from sopflow.store.models import Lead, SopRun
-from tests.support import cli_json, wait_for
+from sopflow.store.models import Approval, Lead, SopRun
+from tests.support import add_lead, cli_json, flow_state, run_cli, waiting_ask, wait_for
 
 pytestmark = pytest.mark.server
 
 
 def post_lead(up, payload, token: str | None = None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token or up.token}"}
-    return httpx.post(f"{up.intake_url}/leads", json=payload, headers=headers, timeout=180)
+    return httpx.post(f"{up.intake_url}/leads", json=payload, headers=headers, timeout=30)
 
 
 def flow_runs_for(up, lead_id: str) -> list[dict]:
-    response = httpx.post(f"{up.api_url}/flow_runs/filter", timeout=10, json={
-        "flow_runs": {"name": {"any_": [f"lead-{lead_id}"]}}, "sort": "START_TIME_DESC", "limit": 50})
-    return response.json()
+    with up.api() as api:
+        return api.post("/flow_runs/filter", json={
+            "flow_runs": {"name": {"any_": [f"lead-{lead_id}"]}}, "sort": "START_TIME_DESC", "limit": 50}).json()
 
 
 def counts(up) -> tuple[int, int]:
@@ -36,7 +40,7 @@ def test_same_lead_submitted_many_times_gives_one_run_per_sop(sopflow_up):
     payload = {"email": email, "name": "Sam Dup", "company": "Twice Inc", "title": "Director", "employees": 300}
     with ThreadPoolExecutor(max_workers=4) as pool:  # concurrent submissions through the intake ...
         responses = list(pool.map(lambda _: post_lead(sopflow_up, payload), range(4)))
-    assert {r.status_code for r in responses} == {201}, [r.text for r in responses]
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 201], [r.text for r in responses]
     again = cli_json(sopflow_up.env, "lead", "add", "--email", email.upper())  # ... and the CLI, other case
     lead_ids = {r.json()["id"] for r in responses} | {again["id"]}
     assert len(lead_ids) == 1 and again["created"] is False
@@ -47,34 +51,38 @@ def test_same_lead_submitted_many_times_gives_one_run_per_sop(sopflow_up):
         runs = session.scalars(select(SopRun).where(SopRun.lead_id == lead_id)).all()
     assert sorted(r.sop_id for r in runs) == ["custom-task", "email-then-approval", "lead-qualification"]
     wait_for(lambda: len(flow_runs_for(sopflow_up, lead_id)) == 3, "the three flow runs to exist")
-    flow_runs = flow_runs_for(sopflow_up, lead_id)
-    assert sorted(fr["id"] for fr in flow_runs) == sorted(r.flow_run_id for r in runs)
+    with sopflow_up.store() as session:
+        stored = sorted(session.scalars(select(SopRun.flow_run_id).where(SopRun.lead_id == lead_id)))
+    assert sorted(fr["id"] for fr in flow_runs_for(sopflow_up, lead_id)) == stored
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"name": "No Email"}, "email"),
-    ({"email": "not-an-email"}, "email"),
-    ({"email": "x@example.com", "employees": -5}, "employees"),
-    ({"email": "x@example.com", "employees": "many"}, "employees"),
-    ({"email": "x@example.com", "compnay": "Typo Ltd"}, "compnay"),
-    ({"email": "x@example.com", "name": ""}, "name"),
-    (["x@example.com"], None),
-])
-def test_bad_payload_gets_422_and_stores_nothing(sopflow_up, payload, field):
-    before = counts(sopflow_up)
-    response = post_lead(sopflow_up, payload)
-    assert response.status_code == 422
-    locs = [error["loc"] for error in response.json()["detail"]]
-    assert all(error["msg"] for error in response.json()["detail"])
-    if field:
-        assert [field] in locs
-    assert counts(sopflow_up) == before
-
-
-def test_intake_refuses_wrong_token_and_non_json(sopflow_up):
+def test_the_running_intake_refuses_bad_input_and_stores_nothing(sopflow_up):
     before = counts(sopflow_up)
     assert post_lead(sopflow_up, {"email": "tok@example.com"}, token="wrong").status_code == 401
-    response = httpx.post(f"{sopflow_up.intake_url}/leads", content=b"{not json", timeout=10,
-                          headers={"Authorization": f"Bearer {sopflow_up.token}"})
-    assert response.status_code == 422 and "not JSON" in response.json()["detail"][0]["msg"]
+    bad = post_lead(sopflow_up, {"email": "x@example.com", "name": "Jane\u0000", "employees": 2**40})
+    assert bad.status_code == 422 and {e["loc"][0] for e in bad.json()["detail"]} == {"name", "employees"}
     assert counts(sopflow_up) == before
+
+
+def test_without_the_prefect_login_nobody_can_answer_for_the_manager(sopflow_up):
+    lead = add_lead(sopflow_up)["id"]
+    ask = wait_for(lambda: waiting_ask(sopflow_up, lead, "rep_qualification"), "the rep's ask")
+    wait_for(lambda: flow_state(sopflow_up, ask["run_id"]) == "PAUSED", "the run to be suspended")
+    answer = {"run_input": {"decision": "approve", "approver": "Alex Kim", "notes": "forged"}}
+    resume = f"{sopflow_up.api_url}/flow_runs/{ask['run_id']}/resume"
+    for auth in (None, httpx.BasicAuth("sopflow", "guess"), httpx.BasicAuth("admin", "admin")):
+        refused = httpx.post(resume, json=answer, auth=auth, timeout=10)
+        assert refused.status_code == 401, refused.text
+    assert httpx.post(f"{sopflow_up.api_url}/flow_runs/filter", json={}, timeout=10).status_code == 401
+    assert httpx.get(f"{sopflow_up.api_url}/health", timeout=10).status_code == 200  # health needs no login
+
+    assert flow_state(sopflow_up, ask["run_id"]) == "PAUSED"
+    with sopflow_up.store() as session:
+        assert session.scalar(select(func.count()).where(
+            Approval.answered_at.is_not(None), Approval.sop_run_id.in_(
+                select(SopRun.id).where(SopRun.lead_id == lead)))) == 0
+
+    # the CLI finds the login `sopflow up` keeps in its home, so a rep can still answer
+    done = run_cli(sopflow_up.env, "approve", ask["run_id"], "--approver", "Alex Kim")
+    assert "the run continues" in done.stdout
+    wait_for(lambda: waiting_ask(sopflow_up, lead, "manager_approval"), "the manager's ask, after the rep answered")

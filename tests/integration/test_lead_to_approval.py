@@ -14,8 +14,9 @@ pytestmark = pytest.mark.server
 
 def form_description(up, flow_run_id: str, pause_key: str) -> str:
     """What the UI's resume form shows above the fields, once the run has suspended."""
-    url = f"{up.api_url}/flow_runs/{flow_run_id}/input/suspended-{pause_key}-description"
-    return wait_for(lambda: (r := httpx.get(url, timeout=10)).status_code == 200 and r.json(), "the form's description")
+    url = f"/flow_runs/{flow_run_id}/input/suspended-{pause_key}-description"
+    with up.api() as api:
+        return wait_for(lambda: (r := api.get(url)).status_code == 200 and r.json(), "the form's description")
 
 
 def test_approved_lead_is_qualified_and_followed_up(sopflow_up):
@@ -111,8 +112,9 @@ def test_resumed_run_does_not_repeat_side_effects(sopflow_up):
         assert [e.step_id for e in emails] == ["welcome_email"]
     assert list(step_records(sopflow_up, run.id)) == ["welcome_email", "manager_check", "mark_working"]
     # The run really was re-executed from the top after the resume: the email task ran twice.
-    task_runs = httpx.post(f"{sopflow_up.api_url}/task_runs/filter", timeout=10, json={
-        "flow_runs": {"id": {"any_": [run.flow_run_id]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200}).json()
+    with sopflow_up.api() as api:
+        task_runs = api.post("/task_runs/filter", json={
+            "flow_runs": {"id": {"any_": [run.flow_run_id]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200}).json()
     assert sum(1 for t in task_runs if t["name"].startswith("welcome_email")) >= 2
 
 

@@ -115,12 +115,12 @@ def test_a_nurtured_lead_that_engages_goes_back_to_sales(sopflow_up, webhooks):
 
 def test_housekeeping_runs_on_its_schedule(sopflow_up):
     """The server's scheduler creates the every-minute housekeeping runs and `serve` runs them."""
-    api = sopflow_up.api_url
-    deployment = httpx.get(f"{api}/deployments/name/sopflow-housekeeping/every-minute", timeout=10).json()
+    with sopflow_up.api() as api:
+        deployment = api.get("/deployments/name/sopflow-housekeeping/every-minute").json()
 
-    def completed() -> list:
-        return httpx.post(f"{api}/flow_runs/filter", timeout=10, json={
-            "deployments": {"id": {"any_": [deployment["id"]]}},
-            "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}, "sort": "START_TIME_DESC", "limit": 5}).json()
+        def completed() -> list:
+            return api.post("/flow_runs/filter", json={
+                "deployments": {"id": {"any_": [deployment["id"]]}},
+                "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}, "sort": "START_TIME_DESC", "limit": 5}).json()
 
-    assert wait_for(completed, "a completed housekeeping run", timeout=240)
+        assert wait_for(completed, "a completed housekeeping run", timeout=240)
