@@ -82,7 +82,9 @@ def create_app(intake_token: str | None, new_lead_sops: Sequence[str], read_time
     def openapi() -> dict[str, Any]:
         """FastAPI's schema of its own routes, with the lead routes and their bearer token added."""
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            # 3.0.3: the Swagger UI served locally (swagger-ui-bundle 1.1.0, Swagger UI 4) refuses "3.1.0"
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
+                                 openapi_version="3.0.3")
             paths, schemas = operations()
             schema["paths"] = {**paths, **schema["paths"]}
             components = schema.setdefault("components", {})

@@ -59,7 +59,7 @@ def logged_in(chromium_browser, sopflow_up, tmp_path_factory) -> Path:
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     log_in(page, sopflow_up.ui_url, sopflow_up.login)
-    expect(page.get_by_role("heading", name="Login")).to_be_hidden()
+    expect(page.get_by_placeholder("admin:pass")).to_be_hidden()
     expect(page).not_to_have_url(re.compile(r"/login"))
     state = tmp_path_factory.mktemp("browser") / "logged-in.json"
     context.storage_state(path=str(state))

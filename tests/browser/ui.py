@@ -11,6 +11,5 @@ TIMEOUT_MS = 30_000  # default for every Playwright action, wait and `expect` in
 def log_in(page: Page, ui_url: str, login: str) -> None:
     """Log in to the Prefect UI as a person would: its login page asks for the server's `user:password`."""
     page.goto(ui_url)
-    expect(page.get_by_role("heading", name="Login")).to_be_visible()
     page.get_by_placeholder("admin:pass").fill(login)
     page.get_by_role("button", name="Login").click()

@@ -97,7 +97,8 @@ def prefect_records(up) -> Iterator[tuple[str, str]]:
             for run in runs:
                 yield f"parameters of flow run {run['name']}", str(run["parameters"])
                 yield f"state of flow run {run['name']}", str((run["state"] or {}).get("message"))
-                for run_input in api.post(f"/flow_runs/{run['id']}/input/filter", json={"limit": 100}).json():
+                inputs = api.post(f"/flow_runs/{run['id']}/input/filter", json={"prefix": "", "limit": 100})
+                for run_input in inputs.raise_for_status().json():
                     yield f"input {run_input['key']} of flow run {run['name']}", run_input["value"]
             offset += len(runs)
         task_runs = api.post("/task_runs/filter", json={"limit": 200, "sort": "EXPECTED_START_TIME_DESC",
