@@ -1,9 +1,10 @@
-"""The dispatcher: starts the flow runs of claimed SOP runs in the background, whatever Prefect's mood.
+"""The dispatcher: starts the flow runs of claimed SOP runs and wakes runs whose wait is over, whatever Prefect's mood.
 
 The intake only stores a lead and claims its runs, so it answers at once; this thread (in
 `sopflow up`) creates their flow runs. When Prefect is down it backs off and tries again; when
 Prefect is slow or refuses some requests it keeps going as long as runs still start. Claimed
-runs wait in the store meanwhile: none is lost, none is started twice.
+runs wait in the store meanwhile: none is lost, none is started twice. It also resumes the
+suspended runs whose `wait` step is due, so no scheduled flow fills the run history with chores.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import threading
 from collections.abc import Collection
 
+from flows.waiting import wake_due_runs
 from sopflow.services.starting import UNREACHABLE, start_claimed
 from sopflow.store import runs
 from sopflow.store.db import transaction
@@ -21,7 +23,7 @@ BATCH = 50  # flow runs created per round; a full round goes again at once
 
 
 class Dispatcher(threading.Thread):
-    """Polls the store every `poll_seconds` for claimed runs of the served SOPs and starts them."""
+    """Polls the store every `poll_seconds`: starts claimed runs of the served SOPs, resumes runs whose wait is due."""
 
     def __init__(self, sop_ids: Collection[str], poll_seconds: float = 1.0, max_backoff_seconds: float = 30.0) -> None:
         super().__init__(name="sopflow-dispatcher", daemon=True)
@@ -39,7 +41,10 @@ class Dispatcher(threading.Thread):
                 delay = self.max_backoff_seconds
 
     def _round(self, failures: int) -> tuple[float, int]:
-        """Start up to BATCH claimed runs; return the delay before the next round and the failures in a row."""
+        """Wake due runs, start up to BATCH claimed runs; return the delay before the next round and the failures in a row."""
+        woken = wake_due_runs()
+        if woken:
+            log.info("Woke %d run(s) whose wait is over.", len(woken))
         with transaction() as session:
             waiting = runs.unstarted(session, self.sop_ids)
         if not waiting:

@@ -6,7 +6,6 @@ from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.types.entrypoint import EntrypointType
 
-from flows.housekeeping import housekeeping
 from flows.rescore import rescore
 from flows.sops import flows_in, plans
 from sopflow import settings
@@ -28,10 +27,6 @@ def sop_deployments() -> list[RunnerDeployment]:
             **({"cron": sop.trigger.cron} if sop.trigger.cron else {}),
         )
         deployments.append(deployment)
-    deployments.append(housekeeping.to_deployment(
-        name="every-minute", interval=60, tags=["sopflow"], entrypoint_type=EntrypointType.MODULE_PATH,
-        description="Wakes runs whose wait is over; starts SOP runs claimed while Prefect was unreachable.",
-    ))
     deployments.append(rescore.to_deployment(
         name="daily", cron="0 5 * * *", tags=["sopflow"], entrypoint_type=EntrypointType.MODULE_PATH,
         description="Rescores every open lead with lead-qualification's rules; old engagement decays.",

@@ -40,6 +40,6 @@ def update_lead(call: StepCall) -> Result:
     if result.get("starts"):
         try:
             start_claimed(call.lead_id)
-        except UNREACHABLE:  # claimed with the status change: the dispatcher or housekeeping starts them later
+        except UNREACHABLE:  # claimed with the status change: `sopflow up`'s dispatcher starts them later
             pass
     return result

@@ -84,7 +84,7 @@ def submit_lead(lead_in: LeadIn) -> dict[str, Any]:
     """Store the lead (once per email), claim its new-lead SOP runs and start them; ids only, no personal data.
 
     If Prefect cannot be reached the lead and its claimed runs stay stored, and the runs start
-    when `sopflow up` (its dispatcher) or the housekeeping flow next reaches Prefect.
+    when `sopflow up`'s dispatcher next reaches Prefect.
     """
     admitted = store_leads([lead_in], sops_started_by("new_lead"))[0]
     outcome = admitted.as_json()

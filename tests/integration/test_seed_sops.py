@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
 import httpx
 import pytest
 from sqlalchemy import select
 
-from sopflow.store.models import Lead, OutboxEmail
+from sopflow.store.models import Lead, OutboxEmail, Wait
 from tests.support import add_lead, answer, finished, qualify, sop_run, sopflow, step_records, wait_for
 
 pytestmark = pytest.mark.server
@@ -113,14 +116,25 @@ def test_a_nurtured_lead_that_engages_goes_back_to_sales(sopflow_up, webhooks):
     assert len(posted) == 1 and posted[0].body["step"] == "rescore" and posted[0].body["result"]["score"] >= 50
 
 
-def test_housekeeping_runs_on_its_schedule(sopflow_up):
-    """The server's scheduler creates the every-minute housekeeping runs and `serve` runs them."""
-    with sopflow_up.api() as api:
-        deployment = api.get("/deployments/name/sopflow-housekeeping/every-minute").json()
+def test_a_due_wait_resumes_by_itself_and_no_chore_runs_sit_beside_the_sop_runs(sopflow_up):
+    """`sopflow up` resumes a run once its wait is due (nobody types `sopflow wake`), and every flow run
+    and deployment on the server belongs to an SOP or a scheduled SOP-wide job: no every-minute chores."""
+    up = sopflow_up
+    lead = add_lead(up, title="Analyst", employees="15", industry="retail", source="trade show")["id"]
+    finished(up, lead)
+    run = wait_for(lambda: (r := sop_run(up, lead, "prospecting")) is not None and r.state == "waiting" and r,
+                   "the prospecting run to wait")
+    with up.store() as session:  # the wait's time has come, as it would after its days had passed
+        wait = session.scalar(select(Wait).where(Wait.sop_run_id == run.id, Wait.done_at.is_(None)))
+        wait.wake_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+        session.commit()
+    finished(up, lead, "prospecting")
 
-        def completed() -> list:
-            return api.post("/flow_runs/filter", json={
-                "deployments": {"id": {"any_": [deployment["id"]]}},
-                "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}, "sort": "START_TIME_DESC", "limit": 5}).json()
-
-        assert wait_for(completed, "a completed housekeeping run", timeout=240)
+    with up.api() as api:
+        deployments = {d["name"] for d in api.post("/deployments/filter", json={"limit": 100}).json()}
+        flows = {f["id"]: f["name"] for f in api.post("/flows/filter", json={"limit": 100}).json()}
+        runs = api.post("/flow_runs/filter", json={"limit": 200, "sort": "START_TIME_DESC"}).json()
+    sops = {path.stem for path in Path(up.env["SOPFLOW_SOP_DIR"]).glob("*.yaml")}
+    assert deployments == sops | {"daily"}
+    assert runs and all(run["name"].startswith("lead-") for run in runs
+                        if flows[run["flow_id"]] != "sopflow-rescore"), sorted({flows[r["flow_id"]] for r in runs})
