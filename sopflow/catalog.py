@@ -2,29 +2,74 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from sopflow import settings
-from sopflow.errors import SopError, SopInvalid
+from sopflow import settings, yamlpos
+from sopflow.errors import SopError, SopInvalid, SopWarning
 from sopflow.loader import LoadedSop, load_sop, sop_files
+from sopflow.schema import ScoreStep
+
+
+@dataclass
+class Validation:
+    """What `validate_report` found: the valid SOPs, every error, and the warnings (which never fail validation).
+
+    Print errors and warnings to stderr with `str()`: `FILE:LINE: FIELD.PATH: reason` and
+    `FILE:LINE: FIELD.PATH: warning: reason`.
+    """
+
+    loaded: list[LoadedSop] = field(default_factory=list)
+    errors: list[SopError] = field(default_factory=list)
+    warnings: list[SopError] = field(default_factory=list)
 
 
 def validate(paths: list[Path]) -> tuple[list[LoadedSop], list[SopError]]:
-    """Load every SOP under `paths`; return the valid ones and every error found."""
-    loaded: list[LoadedSop] = []
-    errors: list[SopError] = []
+    """Load every SOP under `paths`; return the valid ones and every error found (warnings: `validate_report`)."""
+    report = validate_report(paths)
+    return report.loaded, report.errors
+
+
+def validate_report(paths: list[Path]) -> Validation:
+    """Load every SOP under `paths`; return the valid ones, every error and every warning, each sorted."""
+    report = Validation()
     for path in sop_files(paths):
         try:
-            loaded.append(load_sop(path))
+            report.loaded.append(load_sop(path))
+            report.warnings.extend(report.loaded[-1].warnings)
         except SopInvalid as exc:
-            errors.extend(exc.errors)
+            report.errors.extend(exc.errors)
+            report.warnings.extend(exc.warnings)
     seen: dict[str, Path] = {}
-    for item in loaded:
+    for item in report.loaded:
         if item.sop.id in seen:
             line = item.lines.get(("id",), 1)
-            errors.append(SopError(item.path, line, "id", f"SOP id {item.sop.id!r} is also used by {seen[item.sop.id]}"))
+            report.errors.append(SopError(item.path, line, "id", f"SOP id {item.sop.id!r} is also used by {seen[item.sop.id]}"))
         seen.setdefault(item.sop.id, item.path)
-    return loaded, sorted(errors)
+    _check_scoring_model(report)
+    report.errors.sort()
+    report.warnings.sort()
+    return report
+
+
+def _check_scoring_model(report: Validation) -> None:
+    """One score step among all SOPs is the lead's scoring model (`scores_lead: true`): a second is an error,
+    none (while score steps exist) a warning, since leads would then carry no score."""
+    score_steps = [(item, index, step) for item in report.loaded for index, step in enumerate(item.sop.steps)
+                   if isinstance(step, ScoreStep)]
+    models = [(item, index, step) for item, index, step in score_steps if step.scores_lead]
+    for item, index, step in models[1:]:
+        first, _, first_step = models[0]
+        path = ("steps", index, "scores_lead")
+        report.errors.append(SopError(item.path, yamlpos.line_of(item.lines, path), yamlpos.dotted(path), (
+            f"{first.sop.id}/{first_step.id} ({first.path.name}) is already the lead's scoring model; "
+            "only one score step may set scores_lead: true")))
+    if score_steps and not models:
+        item, index, _ = score_steps[0]
+        path = ("steps", index)
+        report.warnings.append(SopWarning(item.path, yamlpos.line_of(item.lines, path), yamlpos.dotted(path), (
+            "no score step is the lead's scoring model, so leads carry no score; add scores_lead: true to the "
+            "score step whose score leads should carry")))
 
 
 def load_all(directory: Path | None = None) -> dict[str, LoadedSop]:
@@ -32,10 +77,10 @@ def load_all(directory: Path | None = None) -> dict[str, LoadedSop]:
     directory = directory or settings.sop_dir()
     if not directory.is_dir():
         raise SopInvalid([SopError(directory, 0, "(dir)", "SOP directory not found; set SOPFLOW_SOP_DIR")])
-    loaded, errors = validate([directory])
-    if errors:
-        raise SopInvalid(errors)
-    return {item.sop.id: item for item in loaded}
+    report = validate_report([directory])
+    if report.errors:
+        raise SopInvalid(report.errors, report.warnings)
+    return {item.sop.id: item for item in report.loaded}  # each keeps its warnings: LoadedSop.warnings
 
 
 def sops_started_by(event: str, status: str | None = None, sops: dict[str, LoadedSop] | None = None) -> list[str]:

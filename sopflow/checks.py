@@ -1,54 +1,113 @@
-"""Whole-SOP checks the schema cannot express: ids, roles, templates, conditions, jumps, cycles."""
+"""Whole-SOP checks the schema cannot express: ids, roles, templates, conditions, jumps, cycles.
+
+They run on whatever of the file passed the schema (a `Draft`), so one pass reports schema
+errors and these together; a part that did not parse is left to its schema error.
+"""
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterator
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 from sopflow import registry, yamlpos
 from sopflow.conditions import ConditionError, parse_condition
-from sopflow.errors import SopError
-from sopflow.loader import LoadedSop
-from sopflow.schema import END, LEAD_FIELDS, ApprovalStep, EmailStep, TaskStep, UpdateLeadStep, WebhookStep
+from sopflow.errors import SopError, SopWarning, close_match, unknown
+from sopflow.suggest import did_you_mean
 from sopflow.leads import LEAD_CONTEXT_KEYS
-from sopflow.templates import check_template, variables_used
+from sopflow.schema import (END, LEAD_FIELDS, ApprovalStep, EmailStep, LeadStatus, Review, Sop, Step, TaskStep,
+                            UpdateLeadStep, WebhookStep)
+from sopflow.templates import check_template, printed_without_fallback, variables_used
 
 Problem = tuple[yamlpos.Path_, str]
-RESERVED_RESULT_KEYS = {"decision", "approver", "notes", "asks", "status", "reason"}
+
+# What each step kind's result holds, as later steps read it: steps.<id>.<key>.
+COMMON_RESULT_KEYS = ("status", "reason")  # every step; `reason` says why one was skipped
+RESULT_KEYS: dict[str, tuple[str, ...]] = {
+    "approval": ("decision", "approver", "notes", "asks"),  # plus the step's inputs
+    "score": ("score", "grade", "stage", "groups", "breakdown"),  # see sopflow.scoring.score_lead
+    "email": ("outbox_id", "template"),
+    "update_lead": ("owner", "fields", "starts"),  # `status` is the lead's new status
+    "wait": ("wake_at", "woke_at"),
+    "webhook": ("delivered", "http_status", "error"),
+    "task": (),  # the outputs the step declares; any key when it declares none
+}
+RESERVED_RESULT_KEYS = {*COMMON_RESULT_KEYS, *RESULT_KEYS["approval"]}
+DECISIONS = ("approve", "reject")
+# Lead values that are None for some leads (nullable columns, and values derived from them).
+NULLABLE_LEAD_KEYS = frozenset({"name", "company", "title", "employees", "industry", "source", "owner", "score",
+                                "grade", "first_name", "stage"})
+TEMPLATE_ROOTS = {"lead", "steps", "sop"}
+SOP_KEYS = {"id", "name", "version"}
 
 
-def check_sop(loaded: LoadedSop) -> list[SopError]:
-    """Every problem in a schema-valid SOP, each located at its file line."""
-    return [
-        SopError(loaded.path, yamlpos.line_of(loaded.lines, path), yamlpos.dotted(path), reason)
-        for path, reason in _problems(loaded)
-    ]
+@dataclass(frozen=True)
+class Draft:
+    """What of an SOP passed the schema, for the whole-SOP checks: None where a part did not."""
+
+    roles: Mapping[str, list[str]] | None
+    review: Review | None
+    steps: tuple[Step | None, ...]  # each step of the file, None where it is invalid
+    ids: tuple[str | None, ...]  # each step's id when it is a valid id, even in an invalid step
+    partial: frozenset[int] = frozenset()  # steps that parsed only without some of their fields
+
+    @classmethod
+    def of(cls, sop: Sop) -> Draft:
+        return cls(sop.roles, sop.review, tuple(sop.steps), tuple(step.id for step in sop.steps))
+
+    @property
+    def whole(self) -> bool:
+        return all(self.steps) and not self.partial
 
 
-def _problems(loaded: LoadedSop) -> Iterator[Problem]:
-    sop = loaded.sop
-    roles = sorted(sop.roles)
-    ids = [step.id for step in sop.steps]
+def check(draft: Draft, path: Path, lines: dict[yamlpos.Path_, int]) -> tuple[list[SopError], list[SopError]]:
+    """Every problem in `draft` (of file `path`) and every warning, each located at its file line, each once."""
+    template_dir = path.parent / "templates"
+    errors = {SopError(path, yamlpos.line_of(lines, at), yamlpos.dotted(at), reason): None
+              for at, reason in _problems(draft, template_dir)}
+    warnings = {SopWarning(path, yamlpos.line_of(lines, at), yamlpos.dotted(at), reason): None
+                for at, reason in _template_warnings(draft, template_dir)}
+    return list(errors), list(warnings)
+
+
+def step_outputs(step: Step) -> list[str] | None:
+    """The keys later steps can read of `step`'s result (steps.<id>.<key>); None when any key may be there."""
+    declared: list[str] = list(step.inputs) if isinstance(step, ApprovalStep) else []
+    if isinstance(step, TaskStep):
+        if step.outputs is None:
+            return None
+        declared = step.outputs
+    return [*COMMON_RESULT_KEYS, *RESULT_KEYS[step.kind], *declared]
+
+
+def _problems(draft: Draft, template_dir: Path) -> Iterator[Problem]:
+    roles = sorted(draft.roles) if draft.roles is not None else None
+    ids = [step_id for step_id in draft.ids if step_id]
     first_index: dict[str, int] = {}
-    for index, step in enumerate(sop.steps):
-        first_index.setdefault(step.id, index)
-    if sop.review.owner not in sop.roles:
-        yield ("review", "owner"), _unknown("role", sop.review.owner, roles)
-    template_dir = loaded.path.parent / "templates"
+    for index, step_id in enumerate(draft.ids):
+        if step_id:
+            first_index.setdefault(step_id, index)
+    if draft.review is not None and roles is not None and draft.review.owner not in roles:
+        yield ("review", "owner"), unknown("role", draft.review.owner, roles)
     try:
         registered_tasks = registry.registered()
     except ValueError as exc:
         registered_tasks = {}
-        if any(isinstance(step, TaskStep) for step in sop.steps):
+        if any(isinstance(step, TaskStep) for step in draft.steps):
             yield ("steps",), str(exc)
-    for index, step in enumerate(sop.steps):
+    for index, step_id in enumerate(draft.ids):
+        if step_id and first_index[step_id] != index:
+            yield ("steps", index, "id"), f"step id {step_id!r} is already used by steps.{first_index[step_id]}"
+    for index, step in enumerate(draft.steps):
+        if step is None:
+            continue
         at = ("steps", index)
-        if first_index[step.id] != index:
-            yield at + ("id",), f"step id {step.id!r} is already used by steps.{first_index[step.id]}"
-        if step.owner not in sop.roles:
-            yield at + ("owner",), _unknown("role", step.owner, roles)
-        if isinstance(step, UpdateLeadStep) and step.assign_to and step.assign_to not in sop.roles:
-            yield at + ("assign_to",), _unknown("role", step.assign_to, roles)
+        earlier = _earlier(draft, index)
+        if roles is not None and step.owner not in roles:
+            yield at + ("owner",), unknown("role", step.owner, roles)
+        if isinstance(step, UpdateLeadStep) and step.assign_to and roles is not None and step.assign_to not in roles:
+            yield at + ("assign_to",), unknown("role", step.assign_to, roles)
         if isinstance(step, TaskStep) and step.function not in registered_tasks:
             yield at + ("function",), (f"task function {step.function!r} is not registered; "
                                        f"add {step.function}=module:function to SOPFLOW_TASKS")
@@ -60,26 +119,60 @@ def _problems(loaded: LoadedSop) -> Iterator[Problem]:
             if reason:
                 yield at + ("template",), reason
             else:
-                yield from _template_variable_problems(at + ("template",), template_dir, step.template, ids[:index])
+                yield from _template_variable_problems(at + ("template",), template_dir, step.template, earlier)
         if isinstance(step, WebhookStep) and step.send != "lead":
             sent = step.send.removeprefix("steps.")
-            if not step.send.startswith("steps.") or sent not in ids[:index]:
+            if not step.send.startswith("steps.") or sent not in earlier:
                 yield at + ("send",), f"send {step.send!r} must be `lead` or steps.<an earlier step id>"
         if step.when is not None:
-            yield from _condition_problems(at + ("when",), step.when, ids[:index], ids)
+            yield from _condition_problems(at + ("when",), step.when, earlier, ids)
         for key, target in _targets(step):
             if target != END and target not in first_index:
-                yield at + (key,), _unknown("step", target, [END, *ids])
-    cycle = _find_cycle(sop) if len(first_index) == len(sop.steps) else None  # ids must be unique first
+                yield at + (key,), unknown("step", target, [END, *ids])
+    unique = len(first_index) == len(draft.steps)
+    cycle = _find_cycle(draft.steps) if draft.whole and unique else None  # type: ignore[arg-type]
     if cycle:
         # Implicit edges only go forward, so some edge of the cycle is an explicit jump back.
         source, target = next((a, b) for a, b in zip(cycle, cycle[1:]) if first_index[b] <= first_index[a])
         index = first_index[source]
-        key = "on_reject" if getattr(sop.steps[index], "on_reject", None) == target else "next"
+        key = "on_reject" if getattr(draft.steps[index], "on_reject", None) == target else "next"
         yield ("steps", index, key), f"steps loop back: {' -> '.join(cycle)}; a step may only jump forward"
 
 
-def _condition_problems(path: yamlpos.Path_, source: str, earlier: list[str], ids: list[str]) -> Iterator[Problem]:
+def _earlier(draft: Draft, index: int) -> dict[str, Step | None]:
+    """The steps before `index` by id, each None when what its result holds is not known."""
+    earlier: dict[str, Step | None] = {}
+    for i in range(index):
+        step_id = draft.ids[i]
+        if step_id and step_id not in earlier:
+            earlier[step_id] = draft.steps[i] if i not in draft.partial else None
+    return earlier
+
+
+def _output_problem(uses: str, earlier: dict[str, Step | None], step_id: str, key: str) -> str | None:
+    """Why `uses` (`condition uses steps.x.y`) reads nothing, when step `step_id` gives no `key`."""
+    step = earlier.get(step_id)
+    outputs = step_outputs(step) if step is not None else None
+    if step is None or outputs is None or key in outputs:
+        return None
+    return f"{uses}, but {step.kind} step {step_id!r} gives no {key!r}{did_you_mean(key, outputs)}"
+
+
+def _choices(earlier: dict[str, Step | None], name: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The only values `name` can have, when it is a choice: an approval's decision or choice input, lead.status."""
+    if name == ("lead", "status"):
+        return typing.get_args(LeadStatus)
+    step = earlier.get(name[1]) if name[0] == "steps" else None
+    if not isinstance(step, ApprovalStep):
+        return None
+    if name[2] == "decision":
+        return DECISIONS
+    spec = step.inputs.get(name[2])
+    return tuple(spec.choices) if spec is not None and spec.choices else None
+
+
+def _condition_problems(path: yamlpos.Path_, source: str, earlier: dict[str, Step | None],
+                        ids: list[str]) -> Iterator[Problem]:
     try:
         condition = parse_condition(source)
     except ConditionError as exc:
@@ -87,17 +180,24 @@ def _condition_problems(path: yamlpos.Path_, source: str, earlier: list[str], id
         return
     for name in sorted(condition.names):
         if name[0] == "lead" and name[1] not in LEAD_FIELDS:
-            yield path, _unknown("lead field", name[1], list(LEAD_FIELDS))
+            yield path, unknown("lead field", name[1], list(LEAD_FIELDS))
         elif name[0] == "steps" and name[1] not in earlier:
             where = "a later step" if name[1] in ids else "not a step"
             yield path, f"condition uses steps.{name[1]}, which is {where}; use an earlier step"
+        elif name[0] == "steps":
+            reason = _output_problem(f"condition uses {'.'.join(name)}", earlier, name[1], name[2])
+            if reason:
+                yield path, reason
+    for name, values in condition.compared_values():
+        choices = _choices(earlier, name)
+        for value in values:
+            if choices is not None and value is not None and value not in choices:
+                yield path, (f"condition compares {'.'.join(name)} with {value!r}, which is not one of its choices: "
+                             f"{', '.join(choices)}{close_match(str(value), choices)}")
 
 
-TEMPLATE_ROOTS = {"lead", "steps", "sop"}
-SOP_KEYS = {"id", "name", "version"}
-
-
-def _template_variable_problems(path: yamlpos.Path_, template_dir, name: str, earlier: list[str]) -> Iterator[Problem]:
+def _template_variable_problems(path: yamlpos.Path_, template_dir: Path, name: str,
+                                earlier: dict[str, Step | None]) -> Iterator[Problem]:
     """Every variable the template reads that this step does not provide."""
     for used in sorted(variables_used(template_dir, name)):
         shown = ".".join(used)
@@ -109,31 +209,48 @@ def _template_variable_problems(path: yamlpos.Path_, template_dir, name: str, ea
             yield path, f"template {name} uses {shown!r}; sop gives {', '.join(sorted(SOP_KEYS))}"
         elif used[0] == "steps" and len(used) > 1 and used[1] not in earlier:
             yield path, f"template {name} uses {shown!r}, but {used[1]!r} is not an earlier step"
+        elif used[0] == "steps" and len(used) > 2:
+            reason = _output_problem(f"template {name} uses {shown!r}", earlier, used[1], used[2])
+            if reason:
+                yield path, reason
 
 
-def _targets(step: object) -> Iterator[tuple[str, str]]:
-    if step.next is not None:  # type: ignore[attr-defined]
-        yield "next", step.next  # type: ignore[attr-defined]
+def _template_warnings(draft: Draft, template_dir: Path) -> Iterator[Problem]:
+    """Lead values an email template prints that are empty for some leads, with no fallback given."""
+    for index, step in enumerate(draft.steps):
+        if not isinstance(step, EmailStep) or check_template(template_dir, step.template):
+            continue
+        for used in sorted(printed_without_fallback(template_dir, step.template)):
+            if used[0] == "lead" and len(used) == 2 and used[1] in NULLABLE_LEAD_KEYS:
+                shown = ".".join(used)
+                yield ("steps", index, "template"), (
+                    f"template {step.template} prints {shown!r}, which is empty for some leads; say what to print "
+                    f'instead, e.g. {{{{ {shown} | default("...") }}}}')
+
+
+def _targets(step: Step) -> Iterator[tuple[str, str]]:
+    if step.next is not None:
+        yield "next", step.next
     if isinstance(step, ApprovalStep):
         yield "on_reject", step.on_reject
 
 
-def _successors(sop, index: int) -> set[str]:
-    step = sop.steps[index]
-    following = sop.steps[index + 1].id if index + 1 < len(sop.steps) else END
+def _successors(steps: tuple[Step, ...], index: int) -> set[str]:
+    step = steps[index]
+    following = steps[index + 1].id if index + 1 < len(steps) else END
     found = {target for _, target in _targets(step)}
     if step.next is None or step.when is not None:
         found.add(following)
     return found - {END}
 
 
-def _find_cycle(sop) -> list[str] | None:
-    index_of = {step.id: i for i, step in reversed(list(enumerate(sop.steps)))}
+def _find_cycle(steps: tuple[Step, ...]) -> list[str] | None:
+    index_of = {step.id: i for i, step in reversed(list(enumerate(steps)))}
     state: dict[str, str] = {}
 
     def visit(step_id: str, trail: list[str]) -> list[str] | None:
         state[step_id] = "open"
-        for target in sorted(_successors(sop, index_of[step_id])):
+        for target in sorted(_successors(steps, index_of[step_id])):
             if target not in index_of:
                 continue
             if state.get(target) == "open":
@@ -145,15 +262,9 @@ def _find_cycle(sop) -> list[str] | None:
         state[step_id] = "done"
         return None
 
-    for step in sop.steps:
+    for step in steps:
         if step.id not in state:
             found = visit(step.id, [])
             if found:
                 return found
     return None
-
-
-def _unknown(what: str, name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(choices)}"
-    return f"{what} {name!r} is not defined{hint}"

@@ -48,6 +48,30 @@ class Condition:
         """True when the condition holds for `context` ({"lead": {...}, "steps": {...}})."""
         return bool(_eval(self.tree, context))
 
+    def compared_values(self) -> list[tuple[tuple[str, ...], tuple[Any, ...]]]:
+        """Each name tested for equality with literal values: `name == "a"`, `"a" != name`, `name in ["a", "b"]`.
+
+        Returns (name, values) pairs in the order written; orderings (`<`, `>=`) and `"a" in name` are left out.
+        """
+        found = []
+        for node in ast.walk(self.tree):
+            if not isinstance(node, ast.Compare):
+                continue
+            operands = (node.left, *node.comparators)
+            for left, op, right in zip(operands, node.ops, operands[1:]):
+                if isinstance(op, (ast.Eq, ast.NotEq)):
+                    pairs = ((left, (right,)), (right, (left,)))
+                elif isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.List, ast.Tuple)):
+                    pairs = ((left, tuple(right.elts)),)
+                else:
+                    continue
+                for name_node, value_nodes in pairs:
+                    path = _name_path(name_node) if isinstance(name_node, (ast.Attribute, ast.Name)) else None
+                    values = [_literal(v) for v in value_nodes]
+                    if path and path[0] in ("lead", "steps") and all(ok for ok, _ in values):
+                        found.append((path, tuple(value for _, value in values)))
+        return found
+
 
 def parse_condition(source: str) -> Condition:
     """Parse `source`, raising ConditionError with the reason when it is not a condition."""
@@ -67,6 +91,17 @@ def parse_condition(source: str) -> Condition:
     names: set[tuple[str, ...]] = set()
     _check(tree, names)
     return Condition(source, tree, frozenset(names))
+
+
+def _literal(node: ast.expr) -> tuple[bool, Any]:
+    """(True, value) when `node` is a literal value of a condition, else (False, None)."""
+    if isinstance(node, ast.Constant):
+        return True, node.value
+    if isinstance(node, ast.Name) and node.id in _LITERALS:
+        return True, _LITERALS[node.id]
+    if _negative_number(node):
+        return True, -node.operand.value  # type: ignore[attr-defined]
+    return False, None
 
 
 def _depth(tree: ast.AST) -> int:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from sopflow.suggest import did_you_mean
 
 
 @dataclass(frozen=True, order=True)
@@ -17,9 +21,28 @@ class SopError:
         return f"{self.file}:{self.line}: {self.field}: {self.reason}"
 
 
-class SopInvalid(Exception):
-    """One or more SOP files are invalid; `errors` lists every problem found."""
+class SopWarning(SopError):
+    """Something that runs would likely get wrong, though the SOP is valid: reported, never fatal."""
 
-    def __init__(self, errors: list[SopError]) -> None:
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: warning: {self.reason}"
+
+
+class SopInvalid(Exception):
+    """One or more SOP files are invalid; `errors` lists every problem found, `warnings` what else was noticed."""
+
+    def __init__(self, errors: list[SopError], warnings: Iterable[SopError] = ()) -> None:
         self.errors = sorted(errors)
+        self.warnings = sorted(warnings)
         super().__init__("\n".join(str(e) for e in self.errors))
+
+
+def close_match(word: str, choices: Sequence[str]) -> str:
+    """` (did you mean 'x'?)` for the closest of `choices`, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown(what: str, name: str, choices: Sequence[str]) -> str:
+    """`role 'x' is not defined (did you mean 'y'?)`, or `...; known: a, b` when none is close."""
+    return f"{what} {name!r} is not defined{did_you_mean(name, choices)}"

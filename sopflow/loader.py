@@ -1,19 +1,24 @@
-"""Read SOP files: YAML with line numbers, then the strict schema, then the whole-SOP checks."""
+"""Read SOP files: YAML with line numbers, then the strict schema and the whole-SOP checks, in one pass.
+
+When the schema refuses a file, the checks still run on every part of it that passed (the roles,
+the review, each step on its own), so one run reports every error the file can be read for.
+"""
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import stat
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 
 from sopflow import yamlpos
-from sopflow.errors import SopError, SopInvalid
-from sopflow.schema import STEP_KINDS, Sop
+from sopflow.checks import Draft, check
+from sopflow.errors import SopError, SopInvalid, close_match
+from sopflow.schema import MAX_STEPS, STEP_KINDS, Sop, Step, StepId
 
 SOP_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 64 * 1024  # 20 times the largest seed SOP; YAML this size parses in well under a second
@@ -22,18 +27,17 @@ MAX_ERRORS = 50  # per file: past this, the rest are counted, not listed
 
 @dataclass(frozen=True)
 class LoadedSop:
-    """A valid SOP with where it came from: its file, content hash and field lines."""
+    """A valid SOP with where it came from: its file, content hash and field lines, and its warnings."""
 
     sop: Sop
     path: Path
     content_hash: str
     lines: dict[yamlpos.Path_, int]
+    warnings: tuple[SopError, ...] = ()
 
 
 def load_sop(path: Path) -> LoadedSop:
-    """Load and check one SOP file; raise SopInvalid listing every problem in it."""
-    from sopflow.checks import check_sop  # checks need LoadedSop; imported here to keep one direction
-
+    """Load and check one SOP file; raise SopInvalid listing every problem in it (and its warnings)."""
     text = _read_text(path)
     try:
         data, lines = yamlpos.load(text)
@@ -42,14 +46,58 @@ def load_sop(path: Path) -> LoadedSop:
     if not isinstance(data, dict):
         raise SopInvalid([SopError(path, 1, "(top)", "an SOP file must be a mapping of keys to values")])
     try:
-        sop = Sop.model_validate(data)
+        sop, schema_errors = Sop.model_validate(data), []
     except pydantic.ValidationError as exc:
-        raise SopInvalid(_at_most(MAX_ERRORS, [_schema_error(path, data, lines, err) for err in exc.errors()])) from None
-    loaded = LoadedSop(sop, path, hashlib.sha256(text.encode()).hexdigest(), lines)
-    errors = check_sop(loaded)
-    if errors:
-        raise SopInvalid(_at_most(MAX_ERRORS, errors))
-    return loaded
+        sop, schema_errors = None, [_schema_error(path, data, lines, err) for err in exc.errors()]
+    problems, warnings = check(Draft.of(sop) if sop else _draft(data), path, lines)
+    errors = schema_errors + problems
+    if errors or sop is None:
+        raise SopInvalid(_at_most(MAX_ERRORS, errors), warnings)
+    return LoadedSop(sop, path, hashlib.sha256(text.encode()).hexdigest(), lines, tuple(sorted(warnings)))
+
+
+@lru_cache(maxsize=None)
+def _adapter(annotation: Any) -> pydantic.TypeAdapter:
+    """A validator for a type, or for a top-level field of Sop given by name."""
+    if isinstance(annotation, str):
+        info = Sop.model_fields[annotation]
+        annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return pydantic.TypeAdapter(annotation)
+
+
+def _valid(annotation: Any, value: Any) -> Any:
+    """`value` validated as `annotation` (a type, or the name of a field of Sop); None when it is not valid."""
+    try:
+        return _adapter(annotation).validate_python(value)
+    except pydantic.ValidationError:
+        return None
+
+
+def _draft(data: dict) -> Draft:
+    """The parts of SOP `data` that pass the schema on their own, for the checks (the whole failed)."""
+    raw_steps = data.get("steps")
+    raw_steps = raw_steps[:MAX_STEPS] if isinstance(raw_steps, list) else []
+    steps, partial = [], set()
+    for index, raw in enumerate(raw_steps):
+        step, whole = _step(raw)
+        steps.append(step)
+        if not whole:
+            partial.add(index)
+    ids = tuple(step.id if step else _valid(StepId, raw.get("id")) if isinstance(raw, dict) else None
+                for step, raw in zip(steps, raw_steps))
+    return Draft(_valid("roles", data.get("roles")), _valid("review", data.get("review")), tuple(steps), ids,
+                 frozenset(partial))
+
+
+def _step(raw: Any) -> tuple[Step | None, bool]:
+    """Step `raw` validated, and whether whole: else again without its invalid fields (never `kind` or `id`)."""
+    try:
+        return _adapter(Step).validate_python(raw), True
+    except pydantic.ValidationError as exc:
+        bad = {loc[0] for err in exc.errors() if (loc := _file_path(raw, err["loc"]))}
+    if not isinstance(raw, dict) or not bad <= set(raw) - {"kind", "id"}:
+        return None, False
+    return _valid(Step, {key: value for key, value in raw.items() if key not in bad}), False
 
 
 def _read_text(path: Path) -> str:
@@ -134,6 +182,7 @@ _PATTERN_REASONS = {
     "[a-z0-9_]*$": "must be lower_snake_case: a lowercase letter, then letters, digits or _",
     "[a-z0-9-]*[a-z0-9]$": "must be lower-kebab-case: lowercase letters, digits and -",
     "[a-z0-9_-]*$": "must be a template name from templates/ without .j2: lowercase letters, digits, _ and -",
+    "[A-Za-z0-9_]*$": "must be a name: a letter or _, then letters, digits or _",
 }
 
 
@@ -142,9 +191,9 @@ def _reason(err: Any) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
-        return f"unknown key {err['loc'][-1]!r}" + _did_you_mean(str(err["loc"][-1]), _all_keys())
+        return f"unknown key {err['loc'][-1]!r}" + close_match(str(err["loc"][-1]), _all_keys())
     if kind == "union_tag_invalid":
-        return f"unknown step kind {ctx.get('tag')!r}; expected one of {', '.join(STEP_KINDS)}" + _did_you_mean(
+        return f"unknown step kind {ctx.get('tag')!r}; expected one of {', '.join(STEP_KINDS)}" + close_match(
             str(ctx.get("tag")), list(STEP_KINDS)
         )
     if kind == "union_tag_not_found":
@@ -165,8 +214,3 @@ def _all_keys() -> list[str]:
         if isinstance(value, type) and issubclass(value, pydantic.BaseModel):
             keys.update(value.model_fields)
     return sorted(keys)
-
-
-def _did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

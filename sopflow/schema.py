@@ -39,18 +39,18 @@ class Strict(BaseModel):
 class Objective(Strict):
     """A SMART objective: what is measured, from where, to where, by when."""
 
-    statement: Text
-    metric: Text
-    baseline: float
-    target: float
-    deadline: dt.date
+    statement: Text = Field(description="The objective in one sentence: increase qualified leads by 20% this quarter.")
+    metric: Text = Field(description="What is measured, e.g. qualified leads per quarter.")
+    baseline: float = Field(description="The metric's value today.")
+    target: float = Field(description="The value to reach by the deadline.")
+    deadline: dt.date = Field(description="When the target is due (YYYY-MM-DD).")
 
 
 class Review(Strict):
     """How often the SOP is reviewed, and which role owns the review."""
 
-    every: Duration
-    owner: RoleName
+    every: Duration = Field(description="How often the SOP is reviewed: a duration like 4w or 12w.")
+    owner: RoleName = Field(description="The role (a key of `roles`) that owns the review.")
 
 
 class Trigger(Strict):
@@ -59,10 +59,12 @@ class Trigger(Strict):
     `event: new_lead` · `event: lead_status` with `status: qualified` · `cron: "0 9 * * 1"`
     """
 
-    event: Literal["new_lead", "lead_status"] | None = None
+    event: Literal["new_lead", "lead_status"] | None = Field(
+        default=None, description="`new_lead`: a run per new lead; `lead_status`: a run when a lead reaches `status`."
+    )
     status: LeadStatus | None = Field(default=None, description="With event: lead_status, the status that starts a run.")
-    cron: Text | None = None
-    timezone: str = "UTC"
+    cron: Text | None = Field(default=None, description='A cron schedule instead of an event, e.g. "0 9 * * 1".')
+    timezone: str = Field(default="UTC", description="The time zone of `cron`, e.g. Europe/Berlin.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Trigger:
@@ -78,9 +80,10 @@ class Trigger(Strict):
 
 
 class StepBase(Strict):
-    id: StepId
+    id: StepId = Field(description="The step's name, unique in the SOP: lower_snake_case; later steps read "
+                       "its result as steps.<id>.<value>.")
     owner: RoleName = Field(description="The role that owns this step.")
-    description: str = ""
+    description: str = Field(default="", description="What the step is for, for the people who follow the SOP.")
     when: str | None = Field(default=None, description="Condition; the step is skipped when false.")
     due_within: Duration | None = Field(default=None, description="SLA: the step is due this long after it starts.")
     next: str | None = Field(default=None, description="Step id to go to afterwards, or `end`.")
@@ -93,15 +96,19 @@ class ScoreRule(Strict):
     did lately: opened, replied, meeting, visit) or `negative` (never capped; points are 0 or less).
     """
 
-    label: Text
-    field: LeadField
-    points: int
-    group: Literal["fit", "engagement", "negative"] = "fit"
-    equals: str | int | float | None = None
-    one_of: list[str] | None = None
-    contains_any: list[str] | None = None
-    at_least: float | None = None
-    at_most: float | None = None
+    label: Text = Field(description="What the rule rewards, shown in the score's breakdown.")
+    field: LeadField = Field(description="The lead field the rule looks at.")
+    points: int = Field(description="Points added when the rule matches (0 or less in the negative group).")
+    group: Literal["fit", "engagement", "negative"] = Field(
+        default="fit", description="The total the points add to: fit, engagement or negative."
+    )
+    equals: str | int | float | None = Field(default=None, description="Matches this value (text ignoring case).")
+    one_of: list[str] | None = Field(default=None, description="Matches any of these values, ignoring case.")
+    contains_any: list[str] | None = Field(
+        default=None, description="Matches text containing any of these, ignoring case."
+    )
+    at_least: float | None = Field(default=None, description="Matches a number at least this big.")
+    at_most: float | None = Field(default=None, description="Matches a number at most this big.")
 
     @model_validator(mode="after")
     def _has_matcher(self) -> ScoreRule:
@@ -115,10 +122,10 @@ class ScoreRule(Strict):
 
 
 class ScoreStep(StepBase):
-    kind: Literal["score"]
+    kind: Literal["score"] = Field(description="Scores the lead with rules; stores score, grade and stage.")
     DEFAULT_STAGES: ClassVar[dict[str, int]] = {"sql": 70, "mql": 40}
 
-    rules: list[ScoreRule] = Field(min_length=1)
+    rules: list[ScoreRule] = Field(min_length=1, description="The scoring rules; each matching rule adds its points.")
     grades: dict[Literal["A", "B", "C"], int] = Field(
         default_factory=lambda: {"A": 80, "B": 60, "C": 40},
         description="Lowest score for each grade; anything lower is D.",
@@ -129,6 +136,12 @@ class ScoreStep(StepBase):
         "the negative group is never capped.",
     )
     decay_days: int = Field(default=30, ge=1, description="Engagement events count for this many days.")
+    scores_lead: bool = Field(
+        default=False,
+        description="This step is the lead's scoring model: its score, grade and stage go on the lead's record "
+        "(and the daily rescoring uses its rules). One score step among all SOPs says so; the others' scores "
+        "stay with their runs (steps.<id>.score).",
+    )
     stages: dict[Literal["sql", "mql"], int] = Field(
         default_factory=lambda: dict(ScoreStep.DEFAULT_STAGES),
         description="Lowest score for each lifecycle stage (sql, mql); anything lower is `lead`.",
@@ -143,7 +156,7 @@ class ScoreStep(StepBase):
 
 
 class EmailStep(StepBase):
-    kind: Literal["email"]
+    kind: Literal["email"] = Field(description="Renders a template and emails the lead, once per run.")
     template: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = Field(
         description="Name of a template in sop_definitions/templates/, without .j2."
     )
@@ -153,12 +166,16 @@ class EmailStep(StepBase):
 class FormInput(Strict):
     """A value the person answering records in the form (a deal's discount, the lead's budget)."""
 
-    label: Text
-    type: Literal["text", "number", "integer", "yes_no", "choice"] = "text"
-    choices: list[Text] | None = None
-    required: bool = True
-    minimum: float | None = None
-    maximum: float | None = None
+    label: Text = Field(description="The question the form shows.")
+    type: Literal["text", "number", "integer", "yes_no", "choice"] = Field(
+        default="text", description="What the answer is: text, number, integer, yes_no or choice."
+    )
+    choices: list[Text] | None = Field(
+        default=None, description="With type: choice, the answers to choose from; conditions compare with these only."
+    )
+    required: bool = Field(default=True, description="Whether the form can be sent without it.")
+    minimum: float | None = Field(default=None, description="Smallest number or integer accepted.")
+    maximum: float | None = Field(default=None, description="Largest number or integer accepted.")
 
     @model_validator(mode="after")
     def _choices_for_choice(self) -> FormInput:
@@ -170,7 +187,7 @@ class FormInput(Strict):
 
 
 class ApprovalStep(StepBase):
-    kind: Literal["approval"]
+    kind: Literal["approval"] = Field(description="Pauses the run until someone of the owner role answers.")
     prompt: Text = Field(description="What the approver is asked to decide.")
     checklist: list[Text] = Field(default_factory=list, description="Points the approver checks before answering.")
     inputs: dict[StepId, FormInput] = Field(
@@ -180,10 +197,14 @@ class ApprovalStep(StepBase):
 
 
 class UpdateLeadStep(StepBase):
-    kind: Literal["update_lead"]
-    status: LeadStatus | None = None
+    kind: Literal["update_lead"] = Field(description="Sets the lead's status, owner or fields.")
+    status: LeadStatus | None = Field(
+        default=None, description="The lead's new status; SOPs triggered by it start."
+    )
     assign_to: RoleName | None = Field(default=None, description="Role whose first person becomes the lead owner.")
-    fields: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    fields: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Values stored in the lead's fields, e.g. {stage: sql}."
+    )
 
     @model_validator(mode="after")
     def _changes_something(self) -> UpdateLeadStep:
@@ -193,7 +214,7 @@ class UpdateLeadStep(StepBase):
 
 
 class WaitStep(StepBase):
-    kind: Literal["wait"]
+    kind: Literal["wait"] = Field(description="Waits, holding no process, before the next step.")
     duration: Duration = Field(description="How long the run waits (holding no process) before going on.")
 
 
@@ -201,7 +222,7 @@ SecretRef = Annotated[str, StringConstraints(pattern=r"^(env|secret):[A-Za-z0-9_
 
 
 class WebhookStep(StepBase):
-    kind: Literal["webhook"]
+    kind: Literal["webhook"] = Field(description="POSTs the lead or an earlier step's result to a URL.")
     url: Annotated[str, StringConstraints(pattern=r"^(https?://\S+|env:[A-Za-z0-9_]+)$")] = Field(
         description="Where to POST: an http(s) URL, or env:NAME to read it from the environment."
     )
@@ -211,10 +232,20 @@ class WebhookStep(StepBase):
     send: str = Field(default="lead", description="What to POST: `lead`, or `steps.<earlier step id>` for its result.")
 
 
+OutputName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
 class TaskStep(StepBase):
-    kind: Literal["task"]
+    kind: Literal["task"] = Field(description="Calls a function the team registered by name.")
     function: StepId = Field(description="A function the team registered by name in SOPFLOW_TASKS.")
-    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    params: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Values passed to the function as `params`."
+    )
+    outputs: list[OutputName] | None = Field(
+        default=None,
+        description="The keys of the dict the function returns; when given, later steps may read only these "
+        "as steps.<id>.<output>.",
+    )
 
 
 Step = Annotated[
@@ -227,16 +258,22 @@ STEP_KINDS = ("approval", "email", "score", "task", "update_lead", "wait", "webh
 class Sop(Strict):
     """One Standard Operating Procedure."""
 
-    id: SopId
-    name: Text
-    version: int = Field(ge=1, le=2**31 - 1)  # the store's integer column
+    id: SopId = Field(description="lower-kebab-case; also the name of the SOP's Prefect flow and deployment.")
+    name: Text = Field(description="The SOP's title.")
+    # at most the store's integer column
+    version: int = Field(ge=1, le=2**31 - 1, description="Raise it on every change; each run records it.")
     owner: Text = Field(description="The person accountable for this SOP.")
-    objective: Objective
-    roles: dict[RoleName, Annotated[list[Text], Field(min_length=1)]] = Field(min_length=1)
-    trigger: Trigger
-    review: Review
+    objective: Objective = Field(description="The SMART objective the SOP serves.")
+    roles: dict[RoleName, Annotated[list[Text], Field(min_length=1)]] = Field(
+        min_length=1, description="Each role (lower_snake_case) and the people who may act for it."
+    )
+    trigger: Trigger = Field(description="What starts a run.")
+    review: Review = Field(description="The review cadence and the role that owns it.")
     compliance: list[Text] = Field(default_factory=list, description="Consent and privacy rules the SOP follows.")
-    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
+    steps: list[Step] = Field(
+        min_length=1, max_length=MAX_STEPS,
+        description="The steps, run in order unless `next` or `on_reject` jump forward.",
+    )
 
     @property
     def flow_attr(self) -> str:

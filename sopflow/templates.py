@@ -1,13 +1,15 @@
 """Email templates: one Jinja2 file per email with `subject`, `text` and optional `html` blocks.
 
 Templates render in a sandbox with strict undefined, so a missing variable is an error,
-not an empty string. The html block renders with autoescaping; subject and text without.
+not an empty string. A value that is None (a lead without a company) prints as nothing, never
+as "None"; `{{ lead.company | default("your team") }}` (or `d(...)`) prints the fallback instead,
+for None as for a missing value. The html block renders with autoescaping; subject and text without.
 Only files inside the templates directory are read, even through names or symlinks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +20,8 @@ from jinja2.loaders import split_template_path
 from jinja2.sandbox import SandboxedEnvironment
 
 REQUIRED_BLOCKS = ("subject", "text")
+FALLBACK_FILTERS = ("default", "d")
+VarPath = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -43,14 +47,29 @@ class _InsideLoader(jinja2.FileSystemLoader):
         return super().get_source(environment, template)
 
 
+def _nothing_for_none(value: Any) -> Any:
+    """What `{{ value }}` prints: nothing for None, never the word "None"."""
+    return "" if value is None else value
+
+
+def _default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
+    """Jinja2's `default` filter, which also replaces None (an empty lead field), not only a missing value."""
+    if value is None or isinstance(value, jinja2.Undefined) or (boolean and not value):
+        return default_value
+    return value
+
+
 @lru_cache(maxsize=16)
 def _environment(template_dir: Path, autoescape: bool) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+    env = SandboxedEnvironment(
         loader=_InsideLoader(template_dir),
         undefined=jinja2.StrictUndefined,
         autoescape=autoescape,
         keep_trailing_newline=False,
+        finalize=_nothing_for_none,
     )
+    env.filters.update(dict.fromkeys(FALLBACK_FILTERS, _default))
+    return env
 
 
 def template_file(template_dir: Path, name: str) -> Path:
@@ -83,22 +102,82 @@ def check_template(template_dir: Path, name: str) -> str | None:
     return None
 
 
-def variables_used(template_dir: Path, name: str) -> set[tuple[str, ...]]:
-    """The variables template `name` reads from its context, as paths: ("lead", "company"), ("sop",)."""
-    env = _environment(template_dir, False)
+def _parse(template_dir: Path, name: str) -> jinja2.nodes.Template:
     source = template_file(template_dir, name).read_text(encoding="utf-8")
-    tree = env.parse(source)
+    return _environment(template_dir, False).parse(source)
+
+
+def _chain(node: jinja2.nodes.Node) -> VarPath | None:
+    """`lead.company` as ("lead", "company"); None when the chain does not start at a variable."""
+    parts: list[str] = []
+    while isinstance(node, jinja2.nodes.Getattr):
+        parts.append(node.attr)
+        node = node.node
+    if isinstance(node, jinja2.nodes.Name) and node.ctx == "load":
+        return (node.name, *reversed(parts))
+    return None
+
+
+def _paths(node: jinja2.nodes.Node) -> set[VarPath]:
+    """Every variable path read anywhere in `node`: its longest chains and their prefixes."""
+    found = {_chain(n) for n in node.find_all((jinja2.nodes.Getattr, jinja2.nodes.Name))}
+    found.update({_chain(node)} if isinstance(node, (jinja2.nodes.Getattr, jinja2.nodes.Name)) else ())
+    return {path for path in found if path}
+
+
+def variables_used(template_dir: Path, name: str) -> set[VarPath]:
+    """The variables template `name` reads from its context, as paths: ("lead", "company"), ("sop",)."""
+    tree = _parse(template_dir, name)
     local = {n.name for n in tree.find_all(jinja2.nodes.Name) if n.ctx in ("store", "param")}
-    paths: set[tuple[str, ...]] = set()
-    for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Name)):
-        parts: list[str] = []
-        while isinstance(node, jinja2.nodes.Getattr):
-            parts.append(node.attr)
-            node = node.node
-        if isinstance(node, jinja2.nodes.Name) and node.ctx == "load" and node.name not in local:
-            paths.add((node.name, *reversed(parts)))
+    paths = {p for p in _paths(tree) if p[0] not in local}
     # keep only the longest path of each chain: lead.company, not also lead
     return {p for p in paths if not any(q != p and q[: len(p)] == p for q in paths)}
+
+
+def printed_without_fallback(template_dir: Path, name: str) -> set[VarPath]:
+    """The variables template `name` prints with nothing said for when they are empty.
+
+    A value has a fallback when it goes through `default(...)`/`d(...)`, is a left operand of `or`,
+    or is printed inside `{% if value %}` or `value if value else ...`.
+    """
+    return set(_unguarded(_parse(template_dir, name), frozenset()))
+
+
+def _unguarded(node: jinja2.nodes.Node, guarded: frozenset[VarPath]) -> Iterator[VarPath]:
+    """Variables printed in the `{{ }}` outputs under statement `node` without a fallback."""
+    if isinstance(node, jinja2.nodes.Output):
+        for expr in node.nodes:
+            yield from _bare(expr, guarded)
+        return
+    if isinstance(node, jinja2.nodes.If):
+        for child in node.body:
+            yield from _unguarded(child, guarded | _paths(node.test))
+        for child in (*node.elif_, *node.else_):
+            yield from _unguarded(child, guarded)
+        return
+    for child in node.iter_child_nodes():
+        yield from _unguarded(child, guarded)
+
+
+def _bare(expr: jinja2.nodes.Node, guarded: frozenset[VarPath]) -> Iterator[VarPath]:
+    """Variables whose own value expression `expr` prints, as it is, when they are empty."""
+    nodes, path = jinja2.nodes, _chain(expr)
+    if isinstance(expr, nodes.Filter) and expr.name in FALLBACK_FILTERS:
+        return
+    if isinstance(expr, nodes.Or):  # the left side is printed only when it is not empty
+        yield from _bare(expr.right, guarded)
+    elif isinstance(expr, nodes.CondExpr):
+        yield from _bare(expr.expr1, guarded | _paths(expr.test))
+        if expr.expr2 is not None:
+            yield from _bare(expr.expr2, guarded)
+    elif isinstance(expr, (nodes.Compare, nodes.Test, nodes.Not, nodes.And)):
+        return  # prints True or False, not the value
+    elif path is not None:
+        if path not in guarded:
+            yield path
+    else:
+        for child in expr.iter_child_nodes():
+            yield from _bare(child, guarded)
 
 
 def render_email(template_dir: Path, name: str, variables: dict[str, Any]) -> RenderedEmail:

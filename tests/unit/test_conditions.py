@@ -78,3 +78,21 @@ def test_disallowed_constructs_raise(source: str, reason: str) -> None:
 def test_negative_number_literal_is_allowed() -> None:
     # Rules can give negative points, so a score can be compared with a negative number.
     assert parse_condition("lead.score > -10").evaluate({"lead": {"score": -5}}) is True
+
+
+COMPARED = [
+    ('steps.demo.outcome == "interested"', [(("steps", "demo", "outcome"), ("interested",))]),
+    ('"interested" != steps.demo.outcome', [(("steps", "demo", "outcome"), ("interested",))]),
+    ('lead.status in ["new", "working"]', [(("lead", "status"), ("new", "working"))]),
+    ('lead.status not in ("new", null)', [(("lead", "status"), ("new", None))]),
+    ("lead.score == -5", [(("lead", "score"), (-5,))]),
+    ('lead.score >= 5 and "vp" in lead.title', []),  # orderings and substring tests compare no value
+    ("lead.status == lead.stage", []),  # two names: no literal value
+    ('not (lead.grade == "A" or steps.r.decision == "approve")',
+     [(("lead", "grade"), ("A",)), (("steps", "r", "decision"), ("approve",))]),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), COMPARED)
+def test_compared_values(source: str, expected: list) -> None:
+    assert parse_condition(source).compared_values() == expected

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sopflow import cli
-from sopflow.catalog import validate
+from sopflow.catalog import validate, validate_report
 from sopflow.errors import SopInvalid
 from sopflow.loader import load_sop
 from tests.sop_samples import MINIMAL
@@ -117,3 +117,33 @@ def test_distinct_sop_ids_are_accepted(tmp_path: Path) -> None:
     loaded, errors = validate([tmp_path])
     assert errors == []
     assert sorted(item.sop.id for item in loaded) == ["another", "minimal"]
+
+
+def test_cli_validate_reports_schema_and_whole_sop_errors_of_a_file_together(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "mixed.yaml"
+    path.write_text(MINIMAL.replace("status: working}", "status: working, due_within: soon}")
+                    + "  - {id: review, kind: approval, owner: sales, prompt: Approve it}\n")
+    assert cli.main(["validate", str(path)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert f"{path}:10: steps.0.due_within: 'soon' must be a duration like 30m, 4h, 2d or 1w" in lines
+    assert f"{path}:11: steps.1.owner: role 'sales' is not defined; known: rep" in lines
+    assert len(lines) == 2, lines
+
+
+def test_a_second_scoring_model_is_refused_and_none_is_a_warning(tmp_path):
+    score = "{id: score_it, kind: score, owner: rep, rules: [{label: Big, field: employees, at_least: 200, points: 5}]"
+    for name in ("first", "second"):
+        (tmp_path / f"{name}.yaml").write_text(MINIMAL.replace("id: minimal", f"id: {name}").replace(
+            "  - {id: mark_working, kind: update_lead, owner: rep, status: working}", f"  - {score}, scores_lead: true}}"))
+    report = validate_report([tmp_path])
+    assert [str(e) for e in report.errors] == [
+        f"{tmp_path / 'second.yaml'}:10: steps.0.scores_lead: first/score_it (first.yaml) is already the lead's "
+        "scoring model; only one score step may set scores_lead: true"]
+
+    (tmp_path / "second.yaml").unlink()
+    (tmp_path / "first.yaml").write_text((tmp_path / "first.yaml").read_text().replace(", scores_lead: true", ""))
+    report = validate_report([tmp_path])
+    assert report.errors == [] and [w.field for w in report.warnings] == ["steps.0"]
+    assert "leads carry no score" in str(report.warnings[0]) and ": warning: " in str(report.warnings[0])

@@ -8,7 +8,7 @@ import jinja2
 import pytest
 from jinja2.exceptions import SecurityError
 
-from sopflow.templates import check_template, render_email
+from sopflow.templates import check_template, printed_without_fallback, render_email
 
 WELCOME = """\
 {% block subject %}
@@ -91,3 +91,45 @@ def test_check_template_reports_problems(tmp_path: Path, text: str | None, reaso
         write(tmp_path, "welcome", text)
     found = check_template(tmp_path, "welcome")
     assert found is not None and reason in found
+
+
+NONE_CASES = [
+    ("Hi {{ lead.name }}!", "Hi !"),  # None prints nothing, never "None"
+    ('Hi {{ lead.name | default("there") }}!', "Hi there!"),  # default replaces None, not only a missing value
+    ('Hi {{ lead.name | d("there") }}!', "Hi there!"),
+    ('Hi {{ lead.name or "there" }}!', "Hi there!"),
+    ('Hi {{ lead.title | default("there") }}!', "Hi there!"),  # a key the lead does not have
+    ('Hi {{ lead.company | default("there") }}!', "Hi Acme!"),
+    ('Hi {{ lead.blank | default("there", true) }}!', "Hi there!"),  # boolean=true: empty text too
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), NONE_CASES)
+def test_none_renders_as_nothing_or_as_its_default(tmp_path: Path, text: str, expected: str) -> None:
+    template = "{% block subject %}" + text + "{% endblock %}{% block text %}" + text + "{% endblock %}" \
+               "{% block html %}<p>" + text + "</p>{% endblock %}"
+    lead = {"name": None, "company": "Acme", "blank": ""}
+    email = render_email(write(tmp_path, "hi", template), "hi", {"lead": lead})
+    assert (email.subject, email.text, email.html) == (expected, expected, f"<p>{expected}</p>")
+
+
+def test_a_missing_value_without_default_still_raises(tmp_path: Path) -> None:
+    with pytest.raises(jinja2.UndefinedError, match="title"):
+        render_email(write(tmp_path, "hi", "{% block subject %}{{ lead.title }}{% endblock %}"), "hi", {"lead": {}})
+
+
+PRINTED = [
+    ("{{ lead.name }} {{ sop.name }}", {("lead", "name"), ("sop", "name")}),
+    ('{{ lead.name | default("x") }} {{ lead.company | upper }}', {("lead", "company")}),
+    ("{{ lead.name or lead.company }}", {("lead", "company")}),
+    ('{{ lead.name if lead.name else lead.title }}', {("lead", "title")}),
+    ("{% if lead.name %}{{ lead.name }}{% else %}{{ lead.company }}{% endif %}", {("lead", "company")}),
+    ("{% if lead.name %}x{% elif lead.company %}{{ lead.name }}{% endif %}", {("lead", "name")}),
+    ("{{ lead.score > 10 }} {% for x in steps.s.breakdown %}{{ x.rule }}{% endfor %}", {("x", "rule")}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PRINTED)
+def test_printed_without_fallback(tmp_path: Path, text: str, expected: set) -> None:
+    body = "{% block subject %}s{% endblock %}{% block text %}" + text + "{% endblock %}"
+    assert printed_without_fallback(write(tmp_path, "t", body), "t") == expected
