@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from flows.rescore import score_step_of
+from flows.rescore import scoring_model
 from sopflow.rescoring import CLOSED, EVENTS, LEADS, rescore_open_leads
 from sopflow.schema import ScoreStep
 from sopflow.scoring import ENGAGEMENT_KINDS, engagement_since, score_for_step
@@ -30,7 +30,7 @@ from sopflow.store.db import engine, transaction
 from sopflow.store.models import Lead
 
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
-FIT = score_step_of("lead-qualification").model_dump()  # the shipped SOP's fit rules, plus engagement ones
+FIT = scoring_model()[1].model_dump()  # the shipped scoring model's fit rules, plus engagement ones
 STEP = ScoreStep.model_validate({**FIT, "caps": {"fit": 60, "engagement": 40}, "rules": [*FIT["rules"],
     {"label": "Opens", "field": "opened", "at_least": 2, "points": 10, "group": "engagement"},
     {"label": "Replied", "field": "replied", "at_least": 1, "points": 20, "group": "engagement"},

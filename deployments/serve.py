@@ -29,7 +29,8 @@ def sop_deployments() -> list[RunnerDeployment]:
         deployments.append(deployment)
     deployments.append(rescore.to_deployment(
         name="daily", cron="0 5 * * *", tags=["sopflow"], entrypoint_type=EntrypointType.MODULE_PATH,
-        description="Rescores every open lead with lead-qualification's rules; old engagement decays.",
+        description="Rescores every open lead with the lead's scoring model (the score step marked "
+        "scores_lead); old engagement decays.",
     ))
     return deployments
 

@@ -1,7 +1,8 @@
-"""The rescoring flow: recomputes every open lead's score, grade and stage with an SOP's score rules.
+"""The rescoring flow: recomputes every open lead's score, grade and stage with the lead's scoring model.
 
-Scheduled (not wired here: deployments/serve.py decides), so engagement older than the step's
-`decay_days` stops counting even when nothing new happens. Takes only an SOP id, no personal data.
+The scoring model is the one score step among all SOPs marked `scores_lead: true`. Scheduled
+(deployments/serve.py decides), so engagement older than the step's `decay_days` stops counting
+even when nothing new happens. Takes no parameters, so no personal data.
 """
 
 from __future__ import annotations
@@ -16,27 +17,27 @@ from sopflow.rescoring import rescore_open_leads
 from sopflow.schema import ScoreStep
 
 
-def score_step_of(sop_id: str) -> ScoreStep:
-    """The first score step of the SOP `sop_id`; ValueError when there is no such SOP or step."""
-    sops = load_all()
-    if sop_id not in sops:
-        raise ValueError(f"no SOP with id {sop_id!r} in the SOP directory; known: {', '.join(sorted(sops)) or 'none'}")
-    step = next((s for s in sops[sop_id].sop.steps if isinstance(s, ScoreStep)), None)
-    if step is None:
-        raise ValueError(f"SOP {sop_id!r} has no score step to rescore with; pass the id of an SOP that has one")
-    return step
+def scoring_model() -> tuple[str, ScoreStep]:
+    """(SOP id, step) of the lead's scoring model; ValueError when no score step is marked `scores_lead: true`."""
+    found = [(sop_id, step) for sop_id, loaded in sorted(load_all().items())
+             for step in loaded.sop.steps if isinstance(step, ScoreStep) and step.scores_lead]
+    if not found:
+        raise ValueError("no score step is the lead's scoring model; add `scores_lead: true` to the score step "
+                         "whose score leads should carry")
+    return found[0]  # `sopflow validate` refuses a second one
 
 
-def rescore_sop(sop_id: str) -> dict[str, Any]:
-    """Rescore every open lead with the rules of `sop_id`'s first score step."""
-    step = score_step_of(sop_id)
+def rescore_leads() -> dict[str, Any]:
+    """Rescore every open lead with the scoring model's rules."""
+    sop_id, step = scoring_model()
     return {"sop": sop_id, "step": step.id, "changed": rescore_open_leads(step)}
 
 
 @flow(name="sopflow-rescore", persist_result=False)
-def rescore(sop_id: str = "lead-qualification") -> dict[str, Any]:
-    """Recompute score, grade and stage of every open lead with the SOP's score rules, in the database."""
+def rescore() -> dict[str, Any]:
+    """Recompute score, grade and stage of every open lead with the scoring model's rules, in the database."""
     redact_everywhere()
-    outcome = rescore_sop(sop_id)
-    get_run_logger().info("Rescored open leads with %s/%s: %d changed.", sop_id, outcome["step"], outcome["changed"])
+    outcome = rescore_leads()
+    get_run_logger().info("Rescored open leads with %s/%s: %d changed.", outcome["sop"], outcome["step"],
+                          outcome["changed"])
     return outcome

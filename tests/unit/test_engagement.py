@@ -111,7 +111,8 @@ SOP = {
     "objective": {"statement": "More SQLs", "metric": "SQLs", "baseline": 1, "target": 2, "deadline": "2030-01-01"},
     "trigger": {"event": "new_lead"}, "review": {"every": "12w", "owner": "ops"},
     "steps": [
-        {"id": "score_lead", "kind": "score", "owner": "ops", "decay_days": 14, "caps": {"engagement": 30},
+        {"id": "score_lead", "kind": "score", "owner": "ops", "decay_days": 14, "scores_lead": True,
+         "caps": {"engagement": 30},
          "stages": {"sql": 50, "mql": 25}, "rules": [
              {"label": "Senior", "field": "title", "contains_any": ["vp"], "points": 30},
              {"label": "Replied", "field": "replied", "at_least": 1, "points": 20, "group": "engagement"},

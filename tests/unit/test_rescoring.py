@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from flows.rescore import rescore_sop, score_step_of
+from flows.rescore import rescore_leads, scoring_model
 from sopflow.leads import lead_context
 from sopflow.rescoring import rescore_open_leads
 from sopflow.schema import ScoreStep
@@ -15,6 +15,7 @@ from sopflow.scoring import engagement_since, score_for_step
 from sopflow.store import engagement
 from sopflow.store.db import transaction
 from sopflow.store.models import Lead
+from tests.sop_samples import MINIMAL
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 STEP = ScoreStep.model_validate({
@@ -133,11 +134,16 @@ def test_closed_leads_are_untouched_and_other_fields_kept(store_url):
         assert leads[3].fields["stage"] in ("lead", "mql", "sql")
 
 
-def test_the_flow_rescores_with_the_sops_first_score_step(store_url, monkeypatch):
+def test_the_flow_rescores_with_the_declared_scoring_model(store_url, monkeypatch, tmp_path):
     monkeypatch.setenv("SOPFLOW_DATABASE_URL", store_url)
     [lead_id] = seed(store_url, [({"title": "VP Sales", "employees": 500, "industry": "software"}, {}, [])])
-    step = score_step_of("lead-qualification")
-    assert rescore_sop("lead-qualification") == {"sop": "lead-qualification", "step": step.id, "changed": 1}
+    sop_id, step = scoring_model()
+    assert (sop_id, step.id, step.scores_lead) == ("lead-qualification", "score_lead", True)
+    assert rescore_leads() == {"sop": "lead-qualification", "step": "score_lead", "changed": 1}
     assert stored(store_url, [lead_id])[lead_id] == (75, "B", "sql")
-    with pytest.raises(ValueError, match="no SOP with id 'nope'"):
-        rescore_sop("nope")
+
+    monkeypatch.setenv("SOPFLOW_SOP_DIR", str(tmp_path))  # SOPs with score steps, none of them the model
+    (tmp_path / "only.yaml").write_text(MINIMAL.replace("kind: update_lead", "kind: score").replace(
+        "status: working", "rules: [{label: Big, field: employees, at_least: 200, points: 25}]"))
+    with pytest.raises(ValueError, match="add `scores_lead: true` to the score step"):
+        rescore_leads()

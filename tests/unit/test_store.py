@@ -145,3 +145,23 @@ def test_a_run_decides_on_its_own_score_not_another_sops(store_url, monkeypatch)
         session.get(Lead, lead_id).score = 10  # another SOP's score step scored the same lead lower meanwhile
     result = once(StepCall(PLAN, run_id, lead_id, "send_to_nurture"), lambda *a: pytest.fail("nurtured a 90"))
     assert result == {"status": "skipped", "reason": "condition not met: lead.score < 50"}
+
+
+def test_only_the_scoring_model_writes_the_leads_score(store_url, monkeypatch):
+    from tasks.score import _score
+
+    monkeypatch.setenv("SOPFLOW_DATABASE_URL", store_url)
+    prospecting = compile_plan(load_sop(PROJECT_ROOT / "sop_definitions" / "prospecting.yaml"))
+    lead_id = new_lead(store_url)
+    with transaction(store_url) as session:
+        model_run = runs.ensure_run(session, PLAN.sop.id, lead_id).id
+        other_run = runs.ensure_run(session, prospecting.sop.id, lead_id).id
+    scored = once(StepCall(PLAN, model_run, lead_id, "score_lead"), _score)
+    with transaction(store_url) as session:
+        assert (session.get(Lead, lead_id).score, session.get(Lead, lead_id).grade) == (scored["score"], scored["grade"])
+    rescored = once(StepCall(prospecting, other_run, lead_id, "rescore"), _score)  # scored last, by another SOP
+    assert rescored["score"] != scored["score"]
+    with transaction(store_url) as session:
+        lead = session.get(Lead, lead_id)
+        assert (lead.score, lead.grade, lead.fields["stage"]) == (scored["score"], scored["grade"], scored["stage"])
+        assert runs.step_results(session, other_run)["rescore"]["score"] == rescored["score"]
