@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from functools import partial
@@ -19,6 +20,8 @@ from sopflow.logs import log_to_stderr
 def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(print, flush=True)) -> None:
     """Bring sopflow up and block until Ctrl-C; stop everything started here on the way out."""
     sops = load_all()  # raises SopInvalid before anything starts: nothing deploys while a SOP is invalid
+    for warning in sorted(w for loaded in sops.values() for w in loaded.warnings):
+        print(warning, file=sys.stderr, flush=True)
     log_to_stderr("deployments", "sopflow")
     # Ctrl-C and SIGTERM both stop everything started here, even if the parent shell ignored SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -53,6 +56,7 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
         dispatcher.start()
         stack.callback(dispatcher.stop)
         intake_url = stack.enter_context(intake_server(home, intake_port))
+        os.environ.setdefault("SOPFLOW_PUBLIC_URL", intake_url)  # links in emails reach this intake unless set
         if settings.intake_token():
             say(f"Lead intake: POST {intake_url}/leads (bearer token from SOPFLOW_INTAKE_TOKEN); API docs at {intake_url}/docs")
         else:

@@ -1,12 +1,82 @@
-"""What an approver reads before answering: the lead's context as Markdown."""
+"""What an approver reads before answering (the lead's context as Markdown), and the typed inputs they fill in."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from sopflow.schema import ApprovalStep
+import pydantic
+from pydantic import AfterValidator, Field
+
+from sopflow.schema import ApprovalStep, FormInput
+from sopflow.suggest import did_you_mean
+
+
+def _whole(value: float) -> float | int:
+    """A number entered as 25000 stays 25000, not 25000.0; 12.5 stays 12.5."""
+    return int(value) if value.is_integer() else value
+
+
+Number = Annotated[float, AfterValidator(_whole)]  # still `type: number` in the form's JSON schema
+INPUT_TYPES: dict[str, Any] = {"text": str, "number": Number, "integer": int, "yes_no": bool}
+_KINDS = {"text": "text", "number": "a number", "integer": "a whole number", "yes_no": "yes or no"}
+
+
+def _bound(value: float | None) -> float | int | None:
+    return None if value is None else _whole(value)
+
+
+def input_fields(step: ApprovalStep) -> dict[str, Any]:
+    """The step's inputs as pydantic field definitions (`create_model` keyword arguments)."""
+    fields: dict[str, Any] = {}
+    for name, spec in step.inputs.items():
+        annotation = Literal[tuple(spec.choices)] if spec.choices else INPUT_TYPES[spec.type]
+        options = {"title": spec.label, "ge": _bound(spec.minimum), "le": _bound(spec.maximum)}
+        fields[name] = (annotation, Field(**options)) if spec.required else (annotation | None, Field(None, **options))
+    return fields
+
+
+def input_kind(spec: FormInput) -> str:
+    """What an input takes, in words: "a number", "one of interested, needs_follow_up"."""
+    return f"one of {', '.join(spec.choices)}" if spec.choices else _KINDS[spec.type]
+
+
+def _reason(error: Any, spec: FormInput) -> str:
+    given, kind = error.get("input"), error["type"]
+    if kind == "missing":
+        return "missing; it is required"
+    if kind == "greater_than_equal":
+        return f"{shown(given)} is below the minimum, {shown(spec.minimum)}"
+    if kind == "less_than_equal":
+        return f"{shown(given)} is above the maximum, {shown(spec.maximum)}"
+    return f"{given!r} is not {input_kind(spec)}"
+
+
+def check_inputs(step: ApprovalStep, given: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Typed values of `given` (text as typed), and every problem at once as (input name, reason).
+
+    Required inputs must be given; optional ones (`required: false`) may be left out.
+    """
+    problems = [(name, f"is not an input of this step{did_you_mean(name, step.inputs)}")
+                for name in given if name not in step.inputs]
+    model = pydantic.create_model("Inputs", **input_fields(step))
+    try:
+        values = model.model_validate({k: v for k, v in given.items() if k in step.inputs}).model_dump(
+            exclude_unset=True)
+    except pydantic.ValidationError as exc:
+        values = {}
+        problems += [(str(err["loc"][0]), _reason(err, step.inputs[str(err["loc"][0])])) for err in exc.errors()]
+    return values, problems
+
+
+def shown(value: Any) -> str:
+    """A recorded value as a person reads it: 25000 (never 25000.0), yes/no, — for nothing."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "—" if value in (None, "") else str(value)
 
 
 _ANSWER_KEYS = {"status", "decision", "approver", "notes", "asks"}
@@ -48,7 +118,7 @@ def approval_description(
     if answers:
         lines += ["", "| Earlier answers | Decision | By | Recorded |", "|---|---|---|---|"]
         for step_id, r in answers:
-            recorded = ", ".join(f"{k}: {v}" for k, v in r.items() if k not in _ANSWER_KEYS) or "—"
+            recorded = ", ".join(f"{k}: {shown(v)}" for k, v in r.items() if k not in _ANSWER_KEYS) or "—"
             lines.append(f"| {step_id} | {r['decision']} | {_text(r['approver'])} | {_text(recorded)} |")
         lines += [f"\n> **{step_id}** notes: {_text(r['notes'])}" for step_id, r in answers if r.get("notes")]
     if step.checklist:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import pydantic
 
@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.input import RunInput
 from pydantic import Field
 
-from sopflow.forms import approval_description
+from sopflow.forms import approval_description, input_fields
 from sopflow.schema import ApprovalStep
 from sopflow.store import approvals, runs
 from sopflow.store.db import transaction
@@ -27,19 +27,11 @@ class ApprovalForm(RunInput):
     notes: str = Field(default="", description="Why; what you checked; anything the next person needs.")
 
 
-_TYPES: dict[str, Any] = {"text": str, "number": float, "integer": int, "yes_no": bool}
-
-
 def form_for(step: ApprovalStep) -> type[ApprovalForm]:
-    """The step's resume form: decision, approver and notes, plus the step's own inputs."""
+    """The step's resume form: decision, approver and notes, plus the step's own typed inputs."""
     if not step.inputs:
         return ApprovalForm
-    fields: dict[str, Any] = {}
-    for name, spec in step.inputs.items():
-        annotation = Literal[tuple(spec.choices)] if spec.choices else _TYPES[spec.type]
-        options = {"title": spec.label, "ge": spec.minimum, "le": spec.maximum}
-        fields[name] = (annotation, Field(**options)) if spec.required else (annotation | None, Field(None, **options))
-    return pydantic.create_model("ApprovalForm", __base__=ApprovalForm, **fields)
+    return pydantic.create_model("ApprovalForm", __base__=ApprovalForm, **input_fields(step))
 
 
 def _step(call: StepCall) -> ApprovalStep:

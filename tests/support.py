@@ -60,12 +60,12 @@ def environment(env: dict[str, str]) -> Iterator[None]:
             os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
 
 
-def sopflow(env: dict[str, str], *args: str) -> str:
+def sopflow(env: dict[str, str], *args: str, codes: tuple[int, ...] = (0,)) -> str:
     """Run `sopflow ARGS` in this process (the same code as the command, without an interpreter start)."""
     out, err = io.StringIO(), io.StringIO()
     with environment(env), redirect_stdout(out), redirect_stderr(err):
         code = main(list(args))
-    if code != 0:
+    if code not in codes:
         raise AssertionError(f"sopflow {' '.join(args)} exited {code}:\n{out.getvalue()}\n{err.getvalue()}")
     return out.getvalue()
 
@@ -97,10 +97,11 @@ def waiting_ask(up, lead_id: str, step: str, ask: int = 0) -> dict | None:
     return {"run_id": found[1].flow_run_id, "sop": found[1].sop_id, "ask": ask} if found else None
 
 
-def answer(up, lead_id: str, step: str, approver: str, *extra: str, ask: int = 0) -> None:
+def answer(up, lead_id: str, step: str, approver: str, *extra: str, ask: int = 0, code: int = 0) -> None:
+    """`sopflow approve` the open ask; it must exit `code` (OFF_ROSTER for an approver off the step's roster)."""
     row = wait_for(lambda: waiting_ask(up, lead_id, step, ask), f"{step} ask {ask} to wait for an answer")
     wait_for(lambda: flow_state(up, row["run_id"]) == "PAUSED", "the flow run to be suspended")
-    sopflow(up.env, "approve", row["run_id"], "--approver", approver, *extra)
+    sopflow(up.env, "approve", row["run_id"], "--approver", approver, *extra, codes=(code,))
 
 
 def flow_state(up, flow_run_id: str) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from sopflow.store.db import get_or_create
+from sopflow.store.filters import where_given
 from sopflow.store.models import Approval, SopRun, utcnow
 
 
@@ -44,12 +45,26 @@ def record_answer(
     return ask
 
 
-def waiting(session: Session) -> list[tuple[Approval, SopRun]]:
-    """Every ask not answered yet, with its run, oldest first."""
+def waiting_query(
+    sop_id: str | None = None, step_id: str | None = None, flow_run_id: str | None = None
+) -> Select[tuple[Approval, SopRun]]:
+    """Every ask not answered yet, with its run, oldest first; only those of `sop_id`, `step_id`, `flow_run_id`."""
     query = (
         select(Approval, SopRun)
         .join(SopRun, SopRun.id == Approval.sop_run_id)
         .where(Approval.answered_at.is_(None))
-        .order_by(Approval.asked_at)
+        .order_by(Approval.asked_at, Approval.id)
     )
-    return [(a, r) for a, r in session.execute(query)]
+    return where_given(query, (SopRun.sop_id, sop_id), (Approval.step_id, step_id), (SopRun.flow_run_id, flow_run_id))
+
+
+def waiting(
+    session: Session, sop_id: str | None = None, step_id: str | None = None, flow_run_id: str | None = None
+) -> list[tuple[Approval, SopRun]]:
+    return [(a, r) for a, r in session.execute(waiting_query(sop_id, step_id, flow_run_id))]
+
+
+def step_ids(session: Session, sop_id: str | None = None) -> list[str]:
+    """Every approval step id the store has asks of (of `sop_id` when given)."""
+    query = select(Approval.step_id).distinct().join(SopRun, SopRun.id == Approval.sop_run_id)
+    return list(session.scalars(where_given(query, (SopRun.sop_id, sop_id)).order_by(Approval.step_id)))

@@ -6,10 +6,11 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from sopflow.store.db import get_or_create
+from sopflow.store.filters import where_given
 from sopflow.store.models import SopRun, StepRecord, utcnow
 
 
@@ -70,8 +71,20 @@ def unstarted(session: Session, sop_ids: Collection[str]) -> int:
     return session.scalar(query) or 0
 
 
-def list_runs(session: Session, sop_id: str | None = None) -> list[SopRun]:
-    query = select(SopRun).order_by(SopRun.created_at.desc())
-    if sop_id:
-        query = query.where(SopRun.sop_id == sop_id)
-    return list(session.scalars(query))
+def runs_query(
+    sop_id: str | None = None, state: str | None = None, lead_id: str | None = None
+) -> Select[tuple[SopRun]]:
+    """Runs, newest first; only those of `sop_id`, in `state` or for `lead_id` when given."""
+    query = select(SopRun).order_by(SopRun.created_at.desc(), SopRun.id)
+    return where_given(query, (SopRun.sop_id, sop_id), (SopRun.state, state), (SopRun.lead_id, lead_id))
+
+
+def list_runs(
+    session: Session, sop_id: str | None = None, state: str | None = None, lead_id: str | None = None
+) -> list[SopRun]:
+    return list(session.scalars(runs_query(sop_id, state, lead_id)))
+
+
+def sop_ids(session: Session) -> list[str]:
+    """Every SOP id the store has runs of."""
+    return list(session.scalars(select(SopRun.sop_id).distinct().order_by(SopRun.sop_id)))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+from sopflow.cli.approvals import OFF_ROSTER
 from sopflow.store.models import Approval, Lead, OutboxEmail
 from tests.support import cli_json, add_lead, answer, finished, flow_state, sop_run, step_records, waiting_ask, wait_for
 
@@ -72,7 +76,7 @@ def test_low_score_goes_to_nurture_without_asking(sopflow_up):
 
 def test_approver_outside_roster_is_recorded_and_asked_again(sopflow_up):
     lead = add_lead(sopflow_up)
-    answer(sopflow_up, lead["id"], "rep_qualification", "Bob Outsider")
+    answer(sopflow_up, lead["id"], "rep_qualification", "Bob Outsider", code=OFF_ROSTER)  # not "approved", exit 3
     second = wait_for(lambda: waiting_ask(sopflow_up, lead["id"], "rep_qualification", ask=1), "a second ask")
 
     run = sop_run(sopflow_up, lead["id"])
@@ -159,11 +163,19 @@ def test_the_unsubscribe_link_stops_further_email(sopflow_up, mailbox):
         address = session.get(Lead, lead["id"]).email
     message = wait_for(lambda: delivered_to(mailbox, address), "the email")[0]
     link = message["List-Unsubscribe"].strip("<>")
+    assert link.startswith(f"{sopflow_up.intake_url}/unsubscribe?")  # the intake's own port, nothing configured
     assert httpx.get(link.replace("token=", "token=forged"), timeout=10).status_code == 400
-    page = httpx.get(link, timeout=10)
-    assert page.status_code == 200 and "You are unsubscribed" in page.text
+    for _ in range(2):  # a mail scanner opening the link unsubscribes nobody
+        page = httpx.get(link, timeout=10)
+        assert page.status_code == 200 and "Press the button" in page.text
+    with sopflow_up.store() as session:
+        assert session.get(Lead, lead["id"]).unsubscribed_at is None
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
+    pressed = httpx.post(f"{sopflow_up.intake_url}{html.unescape(action)}", timeout=10)
+    assert pressed.status_code == 200 and "You are unsubscribed" in pressed.text
     with sopflow_up.store() as session:
         assert session.get(Lead, lead["id"]).unsubscribed_at is not None
+    assert "already unsubscribed" in httpx.get(link, timeout=10).text
     # the lead goes on to qualification's follow-up email, which must now be skipped
     answer(sopflow_up, lead["id"], "rep_qualification", "Alex Kim")
     answer(sopflow_up, lead["id"], "manager_approval", "Maria Lopez")

@@ -1,0 +1,126 @@
+"""Approval commands: approvals (what waits for an answer) and approve (answer one)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from sopflow import settings
+from sopflow.cli.app import app
+from sopflow.cli.catalog import check_name, check_sop, sops_on_file
+from sopflow.cli.output import Json, emit, fail, say, waited
+from sopflow.forms import check_inputs, input_kind, shown
+from sopflow.schema import ApprovalStep, Sop
+
+OFF_ROSTER = 3  # exit status: the answer was sent and recorded, but the step asks again
+
+
+def _approval_steps(sops: dict[str, Sop], sop_id: str | None) -> list[str]:
+    return [step.id for sop in sops.values() if sop_id in (None, sop.id)
+            for step in sop.steps if isinstance(step, ApprovalStep)]
+
+
+@app.command()
+def approvals(
+    sop: Annotated[str | None, typer.Option(help="Only asks of this SOP id.", show_default=False)] = None,
+    step: Annotated[str | None, typer.Option(help="Only asks of this approval step id.", show_default=False)] = None,
+    as_json: Json = False,
+) -> None:
+    """List approvals waiting for an answer, oldest first, with the lead, how long each has waited and its link."""
+    from sopflow.store import approvals as asks
+    from sopflow.store.db import transaction
+    from sopflow.store.history import waiting_rows
+
+    sops, base = sops_on_file(), settings.ui_url()
+    with transaction() as session:
+        check_sop("approvals", session, sop, sops)
+        steps = set(_approval_steps(sops, sop)) | set(asks.step_ids(session, sop))
+        check_name("approvals", "approval step", step, steps, "`sopflow approvals` without --step lists the waiting ones")
+        rows = waiting_rows(session, sop, step)
+    for row in rows:
+        row["waited"] = waited(row["waiting_since"])
+        row["url"] = f"{base}/runs/flow-run/{row['run_id']}" if base else None
+    columns = [("Flow run", lambda r: r["run_id"]), ("SOP / step", lambda r: f"{r['sop']} / {r['step']}"),
+               ("Lead", lambda r: r["lead_name"]), ("Company", lambda r: r["company"]), ("Role", lambda r: r["role"]),
+               ("Waited", lambda r: r["waited"]), ("Due by (UTC)", lambda r: r["due_by"]), ("Link", lambda r: r["url"])]
+    emit(as_json, rows, columns, "no approvals waiting")
+
+
+def send_answer(flow_run_id: str, answer: dict[str, Any]) -> None:
+    """Resume the paused flow run with `answer` as its form's input (the run records it)."""
+    import httpx
+    from prefect.exceptions import PrefectException
+    from prefect.flow_runs import resume_flow_run
+
+    from sopflow.services.connection import prefect_api
+
+    try:
+        with prefect_api():
+            resume_flow_run(flow_run_id, run_input=answer, _sync=True)  # sync even inside an event loop
+    except (PrefectException, httpx.HTTPError) as exc:
+        fail("approve", f"could not resume flow run {flow_run_id}, so nothing was recorded: {exc}")
+
+
+def _given(pairs: list[str]) -> tuple[dict[str, str], list[str]]:
+    """`NAME=VALUE` pairs as typed, and the pairs that are not of that shape."""
+    given, malformed = {}, []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if sep and name.strip():
+            given[name.strip()] = value
+        else:
+            malformed.append(pair)
+    return given, malformed
+
+
+@app.command()
+def approve(
+    run_id: Annotated[str, typer.Argument(help="The flow run id, as `sopflow approvals` lists it.")],
+    approver: Annotated[str, typer.Option(help="Your name, as the SOP's roster lists it.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve; the run follows the "
+                                                        "step's on_reject.")] = False,
+    notes: Annotated[str, typer.Option(help="Why; what you checked; anything the next person needs.")] = "",
+    inputs: Annotated[list[str] | None, typer.Option(
+        "--input", metavar="NAME=VALUE", show_default=False,
+        help="A value the step's form asks for (repeat for each), e.g. --input discount_percent=12.")] = None,
+) -> None:
+    """Answer a waiting approval.
+
+    Every input the step's form asks for is checked before anything is sent. When the approver is not on
+    the step's roster the answer is still recorded, the step asks again, and the command exits 3.
+    """
+    from sopflow.store import approvals as asks
+    from sopflow.store.db import transaction
+    from sopflow.store.history import DECIDED
+    from tasks.approval import roster_name
+
+    with transaction() as session:
+        found = asks.waiting(session, flow_run_id=run_id)
+    if not found:
+        fail("approve", f"flow run {run_id} has no approval waiting; `sopflow approvals` lists those that do")
+    ask, run = found[0]
+    sop = sops_on_file().get(run.sop_id)
+    step = next((s for s in sop.steps if s.id == ask.step_id), None) if sop else None
+    if not isinstance(step, ApprovalStep):
+        fail("approve", f"SOP {run.sop_id} in {settings.sop_dir()} no longer has approval step {ask.step_id}; "
+                        "fix the SOP file (see `sopflow validate`) and answer again")
+    given, malformed = _given(inputs or [])
+    values, problems = check_inputs(step, given)
+    for pair in malformed:
+        print(f"sopflow approve: --input {pair!r} must look like NAME=VALUE", file=sys.stderr)
+    for name, reason in problems:
+        label = f" ({step.inputs[name].label}, {input_kind(step.inputs[name])})" if name in step.inputs else ""
+        print(f"sopflow approve: --input {name}{label}: {reason}", file=sys.stderr)
+    if malformed or problems:
+        fail("approve", "nothing was sent; fix the inputs above and answer again", code=2)
+    decision = "reject" if reject else "approve"
+    send_answer(run_id, {**values, "decision": decision, "approver": approver, "notes": notes})
+    roster = sop.roles[ask.role]
+    name = roster_name(roster, approver)
+    if name is None:
+        fail("approve", f"{approver!r} is not on the {ask.role} roster ({', '.join(roster)}); the answer is "
+                        f"recorded and {ask.step_id} asks again, so ask one of them to answer", code=OFF_ROSTER)
+    recorded = "".join(f", {key}: {shown(value)}" for key, value in values.items())
+    say(f"{DECIDED[decision]} {run.sop_id}/{ask.step_id} as {name}{recorded}; the run continues")

@@ -1,0 +1,37 @@
+"""The SOP and step names a filter may use, and the error naming the closest one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from sopflow import settings
+from sopflow.cli.output import fail
+from sopflow.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from sopflow.schema import Sop
+
+
+def sops_on_file() -> dict[str, Sop]:
+    """The valid SOPs in the SOP directory (an invalid file elsewhere in it does not stop a listing)."""
+    from sopflow.catalog import validate
+
+    loaded, _errors = validate([settings.sop_dir()])
+    return {item.sop.id: item.sop for item in loaded}
+
+
+def check_name(command: str, what: str, name: str | None, known: Iterable[str], listing: str) -> None:
+    """Exit 2 with a did-you-mean when `name` is given and is not one of `known`."""
+    known = list(known)
+    if name is not None and name not in known:
+        fail(command, f"no {what} is called {name!r}{did_you_mean(name, known)}; {listing}", code=2)
+
+
+def check_sop(command: str, session: Session, sop_id: str | None, sops: dict[str, Sop]) -> None:
+    """`sop_id` names an SOP on file or one the store has runs of."""
+    from sopflow.store import runs
+
+    check_name(command, "SOP", sop_id, set(sops) | set(runs.sop_ids(session)), "`sopflow validate` lists the SOPs")

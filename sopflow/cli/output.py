@@ -1,0 +1,119 @@
+"""How commands print: a table in a terminal (or a plain one in a pipe), JSON with --json, errors on stderr."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+
+Row = dict[str, Any]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys, ISO 8601 timestamps) instead of a table.")]
+
+
+def choices(name: str, values: Sequence[str]) -> type[Enum]:
+    """An option's allowed values (typer lists them in --help and refuses others)."""
+    return Enum(name, {value: value for value in values}, type=str)  # type: ignore[return-value]
+
+
+def picked(choice: Enum | None) -> str | None:
+    return None if choice is None else choice.value
+
+
+class ReaderGone(Exception):
+    """Whoever read our output went away (`sopflow runs | head -1`): not an error, there is nobody to tell."""
+
+
+def _write(text: str) -> None:
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise ReaderGone from None  # not an OSError, which typer would turn into exit status 1
+
+
+def say(*lines: str) -> None:
+    """Print lines of text to stdout."""
+    _write("".join(f"{line}\n" for line in lines))
+
+
+def fail(command: str, message: str, code: int = 1) -> NoReturn:
+    """Say what went wrong and what to do, in one sentence on stderr, and exit with `code`."""
+    print(f"sopflow {command}: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def print_json(value: Any) -> None:
+    _write(json.dumps(value, indent=2, default=_plain) + "\n")
+
+
+def when(value: datetime | None) -> str:
+    """A time for a table: "2026-11-23 14:05" (UTC), or "-"."""
+    return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
+
+def waited(since: datetime, now: datetime | None = None) -> str:
+    """How long since `since`, as a person says it: "just now", "12m", "3h 12m", "2d 4h"."""
+    minutes = max(int(((now or datetime.now(timezone.utc)) - since) / timedelta(minutes=1)), 0)
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {mins}m" if mins else f"{hours}h"
+    return f"{mins}m" if mins else "just now"
+
+
+def cell(value: Any) -> Text:
+    """A value as table text: never read as rich markup (names come from leads), "-" for nothing."""
+    if isinstance(value, datetime):
+        return Text(when(value))
+    return Text("-" if value is None or value == "" else str(value))
+
+
+Column = tuple[str, Callable[[Row], Any]]
+
+
+def table(rows: Sequence[Row], columns: Sequence[Column], title: str | None = None) -> RenderableType:
+    """Rows as a table whose first line is the header row (after the title's line, when given)."""
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header, _ in columns:
+        grid.add_column(header)
+    for row in rows:
+        grid.add_row(*(cell(value(row)) for _, value in columns))
+    return Group(Text(""), Text(title, style="bold"), grid) if title else grid
+
+
+def show(*parts: RenderableType) -> None:
+    """Print to stdout: styled in a terminal; plain, unwrapped and without trailing blanks in a pipe or file."""
+    if sys.stdout.isatty():
+        Console(highlight=False).print(Group(*parts))
+        return
+    buffer = io.StringIO()
+    Console(file=buffer, width=100_000, color_system=None, highlight=False).print(Group(*parts))
+    _write("".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines()))
+
+
+def emit(as_json: bool, rows: Sequence[Row], columns: Sequence[Column], empty: str) -> None:
+    """`rows` as JSON, as a table, or the sentence `empty` when there are none."""
+    if as_json:
+        print_json(list(rows))
+    elif rows:
+        show(table(rows, columns))
+    else:
+        say(empty)

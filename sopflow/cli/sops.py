@@ -1,0 +1,59 @@
+"""Commands about SOP files and the local stack: up, validate, schema."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sopflow import settings
+from sopflow.cli.app import app
+from sopflow.cli.output import fail, say
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="Port of the Prefect server and its UI.")] = 4200,
+    intake_port: Annotated[int, typer.Option(help="Port of the HTTP lead intake.")] = 8765,
+) -> None:
+    """Start a local Prefect server, the lead intake, and serve every SOP (until Ctrl-C)."""
+    from deployments.up import run_up
+
+    run_up(port, intake_port)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="SOP files or directories to check (default: the SOP directory).", show_default=False)] = None,
+) -> None:
+    """Check SOP files; prints FILE:LINE: FIELD: reason for each error (exit 1) and each warning (exit 0)."""
+    from sopflow.catalog import validate_report
+
+    where = list(paths or []) or [settings.sop_dir()]
+    report = validate_report(where)
+    loaded, errors = report.loaded, report.errors
+    for problem in [*errors, *report.warnings]:
+        print(problem, file=sys.stderr)
+    if not errors and not loaded:
+        fail("validate", f"no SOP files found in {', '.join(map(str, where))}; give SOP files or a directory of them")
+    if errors:
+        raise typer.Exit(1)
+    say(f"{len(loaded)} SOP(s) valid: {', '.join(item.sop.id for item in loaded)}")
+
+
+@app.command()
+def schema(
+    write: Annotated[bool, typer.Option("--write", help=(
+        "Write it to sop_definitions/sop.schema.json, and the format reference to docs/sop-format.md."))] = False,
+) -> None:
+    """Print the JSON schema of SOP files (for editors), or write it and the format reference with --write."""
+    from sopflow.schema_file import schema_text, write_all
+
+    if write:
+        for path in write_all():
+            say(f"wrote {path}")
+    else:
+        say(schema_text().removesuffix("\n"))
