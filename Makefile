@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 4200
+INTAKE_PORT ?= 8765
 
 .PHONY: up test install browser schema screenshots bench
 
@@ -16,7 +17,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 install: $(BIN)/.installed
 
 up: install
-	$(BIN)/sopflow up --port $(PORT)
+	$(BIN)/sopflow up --port $(PORT) --intake-port $(INTAKE_PORT)
 
 # Debian's chromium for the browser tests; Playwright never downloads a browser here.
 browser:

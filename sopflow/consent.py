@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from sopflow import settings
@@ -31,16 +32,35 @@ def token_is_valid(lead_id: str, token: str) -> bool:
     return hmac.compare_digest(unsubscribe_token(lead_id).encode(), given)
 
 
-def unsubscribe(lead_id: str, token: str) -> tuple[int, str]:
-    """Honour a signed unsubscribe link: the lead is never emailed again. Returns (HTTP status, sentence for the page)."""
+INVALID_LINK = 400, "This unsubscribe link is not valid. Reply to the email and we will remove you by hand."
+UNKNOWN_LEAD = 404, "We have no record of this address any more; you will not hear from us."
+ASK_TO_CONFIRM = 200, "Press the button to stop all further emails from our sales team."
+ALREADY_OUT = 200, "You are already unsubscribed: you will not receive more emails from our sales team."
+UNSUBSCRIBED = 200, "You are unsubscribed: you will not receive more emails from our sales team."
+
+
+def _for_signed_lead(lead_id: str, token: str, act: Callable[[Lead], tuple[int, str]]) -> tuple[int, str]:
+    """`act` on the lead a valid link names, in one transaction; (HTTP status, sentence for the page)."""
     if not (is_lead_id(lead_id) and token_is_valid(lead_id, token)):
-        return 400, "This unsubscribe link is not valid. Reply to the email and we will remove you by hand."
+        return INVALID_LINK
     with transaction() as session:
         lead = session.get(Lead, lead_id)
-        if lead is None:
-            return 404, "We have no record of this address any more; you will not hear from us."
+        return UNKNOWN_LEAD if lead is None else act(lead)
+
+
+def link_status(lead_id: str, token: str) -> tuple[int, str]:
+    """What an unsubscribe link would do, changing nothing (link scanners open every link they see)."""
+    return _for_signed_lead(lead_id, token, lambda lead: ALREADY_OUT if lead.unsubscribed_at else ASK_TO_CONFIRM)
+
+
+def unsubscribe(lead_id: str, token: str) -> tuple[int, str]:
+    """Honour a signed unsubscribe link: the lead is never emailed again."""
+
+    def opt_out(lead: Lead) -> tuple[int, str]:
         lead.unsubscribed_at = lead.unsubscribed_at or utcnow()
-    return 200, "You are unsubscribed: you will not receive more emails from our sales team."
+        return UNSUBSCRIBED
+
+    return _for_signed_lead(lead_id, token, opt_out)
 
 
 def unsubscribe_url(lead_id: str) -> str:

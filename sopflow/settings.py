@@ -50,7 +50,8 @@ def intake_workers() -> int:
 
 
 def public_url() -> str:
-    """Where recipients reach sopflow's intake, for unsubscribe links (`SOPFLOW_PUBLIC_URL`)."""
+    """Where recipients reach sopflow's intake, for unsubscribe links (`SOPFLOW_PUBLIC_URL`; `sopflow up` sets
+    it to the intake it started unless it is set)."""
     return (os.environ.get("SOPFLOW_PUBLIC_URL") or "http://127.0.0.1:8765").rstrip("/")
 
 

@@ -95,12 +95,12 @@ def start_sopflow_up(root: Path, sop_dir: Path, settings: dict[str, str]) -> Ite
         "SOPFLOW_SOP_DIR": str(sop_dir),
         "SOPFLOW_INTAKE_TOKEN": "test-intake-token",
         "SOPFLOW_INTAKE_READ_TIMEOUT": "2",
-        "SOPFLOW_PUBLIC_URL": f"http://127.0.0.1:{intake_port}",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         **settings,
     }
     launch_env = {k: v for k, v in {**os.environ, **env}.items()
-                  if k not in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "PREFECT_SERVER_API_AUTH_STRING")}
+                  if k not in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "PREFECT_SERVER_API_AUTH_STRING",
+                                "SOPFLOW_PUBLIC_URL")}
     log = root / "up.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,9 +31,13 @@ DESCRIPTION = ("New leads and their engagement, for sopflow's SOP runs; the unsu
                "The lead routes take `Authorization: Bearer <SOPFLOW_INTAKE_TOKEN>`.")
 
 
-def _page(status: int, text: str) -> HTMLResponse:
-    html = f"<!doctype html><meta charset=utf-8><title>Unsubscribe</title><p>{escape(text)}</p>"
-    return HTMLResponse(html, status_code=status)
+def _page(status: int, text: str, button: str | None = None) -> HTMLResponse:
+    """The unsubscribe page: a sentence, and a button when it asks to confirm (the button POSTs `button`'s URL)."""
+    form = (f'<form method="post" action="{escape(button)}"><button type="submit">Unsubscribe</button></form>'
+            if button else "")
+    html = (f"<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+            f"<title>Unsubscribe</title><p>{escape(text)}</p>{form}")
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
 
 def create_app(intake_token: str | None, new_lead_sops: Sequence[str], read_timeout: float = 10.0) -> FastAPI:
@@ -63,9 +68,15 @@ def create_app(intake_token: str | None, new_lead_sops: Sequence[str], read_time
                                                     404: {"description": "Unknown lead"}}
 
     @app.get("/unsubscribe", response_class=HTMLResponse, responses=link_errors, operation_id="unsubscribe_link")
+    async def confirm_unsubscribe(lead: str = "", token: str = "") -> HTMLResponse:
+        """The signed link every email carries: a page whose button unsubscribes. Opening it changes nothing,
+        so mail scanners that fetch every link unsubscribe nobody. No bearer token needed."""
+        found = await store.run(consent.link_status, lead, token)
+        return _page(*found, f"/unsubscribe?{urlencode({'lead': lead, 'token': token})}" if found == consent.ASK_TO_CONFIRM else None)
+
     @app.post("/unsubscribe", response_class=HTMLResponse, responses=link_errors, operation_id="unsubscribe_one_click")
     async def unsubscribe(lead: str = "", token: str = "") -> HTMLResponse:
-        """The signed link every email carries; POST is RFC 8058 one-click. No bearer token needed."""
+        """Unsubscribe: the page's button, or RFC 8058 one-click from the mail client. No bearer token needed."""
         return _page(*await store.run(consent.unsubscribe, lead, token))
 
     @app.get("/health")

@@ -189,6 +189,31 @@ def test_a_forged_or_broken_unsubscribe_link_gets_a_400_page(intake, store, quer
         assert response.headers["content-type"].startswith("text/html")
 
 
+def test_opening_an_unsubscribe_link_asks_first_and_only_the_button_or_one_click_unsubscribes(intake, store):
+    lead_id = post(intake, b'{"email": "scanned@acme.example"}').json()["id"]
+    link = f"{intake}/unsubscribe?lead={lead_id}&token={unsubscribe_token(lead_id)}"
+
+    def unsubscribed() -> bool:
+        with transaction(store) as session:
+            return session.get(Lead, lead_id).unsubscribed_at is not None
+
+    for _ in range(3):  # what a mail provider's link scanner does
+        page = httpx.get(link, timeout=10)
+        assert page.status_code == 200 and "Press the button" in page.text and not unsubscribed()
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    assert action == link.removeprefix(intake)
+    pressed = httpx.post(f"{intake}{action}", timeout=10)
+    assert pressed.status_code == 200 and "You are unsubscribed" in pressed.text and unsubscribed()
+    again = httpx.get(link, timeout=10)
+    assert "already unsubscribed" in again.text and "<form" not in again.text
+
+    other = post(intake, b'{"email": "one-click@acme.example"}').json()["id"]
+    one_click = httpx.post(f"{intake}/unsubscribe", params={"lead": other, "token": unsubscribe_token(other)},
+                           content=b"List-Unsubscribe=One-Click", timeout=10,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert one_click.status_code == 200 and "You are unsubscribed" in one_click.text
+
+
 def test_engagement_for_a_malformed_lead_id_is_404_without_echoing_it(intake, store):
     response = httpx.post(f"{intake}/leads/{'%00' * 50}x/engagement", json={"event": "opened"}, headers=AUTH, timeout=10)
     assert response.status_code == 404 and "POST the lead to /leads first" in response.json()["detail"]
