@@ -5,15 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prefect import get_run_logger
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
+from prefect.states import Failed
+from sqlalchemy.orm import Session
 
 from flows.approval import await_decision
 from flows.waiting import await_wake
+from sopflow.leads import is_lead_id
 from sopflow.logs import redact_everywhere
 from sopflow.plan import Plan
 from sopflow.schema import END
 from sopflow.store import runs
 from sopflow.store.db import transaction
+from sopflow.store.models import Lead
 from tasks.custom import custom
 from tasks.email import email
 from tasks.records import Result, StepCall
@@ -32,12 +37,17 @@ STEP_RUNNERS: dict[str, Callable[[StepCall], Result]] = {
 }
 
 
-def run_plan(plan: Plan, lead_id: str) -> dict[str, str]:
+def run_plan(plan: Plan, lead_id: str) -> dict[str, str] | State:
     """Run `plan` for `lead_id` in the current flow run; safe to re-run from the top after a resume."""
     redact_everywhere()
     logger = get_run_logger()
     with transaction() as session:
-        run = runs.begin_run(session, plan.sop.id, lead_id, flow_run.get_id(), plan.version, plan.content_hash)
+        unknown = _unknown_lead(session, lead_id)
+        run = None if unknown else runs.begin_run(
+            session, plan.sop.id, lead_id, flow_run.get_id(), plan.version, plan.content_hash)
+    if unknown:  # started by hand from the Prefect UI or CLI with a lead id the store does not hold
+        logger.error(unknown)
+        return Failed(message=unknown)
     if run is None:
         logger.warning("Another flow run already runs SOP %s for lead %s; this one does nothing.", plan.sop.id, lead_id)
         return {"outcome": "duplicate"}
@@ -61,3 +71,13 @@ def run_plan(plan: Plan, lead_id: str) -> dict[str, str]:
         runs.set_state(session, run.id, "completed", outcome)
     logger.info("SOP %s v%s finished for lead %s: %s", plan.sop.id, plan.version, lead_id, outcome)
     return {"sop_run_id": run.id, "outcome": outcome}
+
+
+def _unknown_lead(session: Session, lead_id: str) -> str | None:
+    """Why `lead_id` cannot be run, in one sentence (never echoing what is not a lead id: it may be an email), or None."""
+    how = "add the lead with `sopflow lead add --email ...` or POST /leads, and its SOP runs start by themselves"
+    if not is_lead_id(lead_id):
+        return f"The lead_id parameter is not a lead id (a UUID, as `sopflow leads` lists them); {how}."
+    if session.get(Lead, lead_id) is None:
+        return f"No lead has id {lead_id}; {how}."
+    return None

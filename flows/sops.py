@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from prefect import Flow
+from prefect.client.schemas.objects import State
 
 from flows.interpreter import run_plan
 from sopflow import settings
@@ -28,7 +29,7 @@ def build_flow(sop: Sop) -> Flow:
     """The Prefect flow for `sop`: named after it, one parameter (the lead id, no personal data)."""
     sop_id = sop.id
 
-    def run_sop(lead_id: str) -> dict[str, str]:
+    def run_sop(lead_id: str) -> dict[str, str] | State:
         return run_plan(plans(settings.sop_dir())[sop_id], lead_id)
 
     run_sop.__name__ = run_sop.__qualname__ = sop.flow_attr

@@ -46,9 +46,11 @@ def test_a_lead_goes_from_qualification_to_customer_and_follow_up(sopflow_up, we
     deal = finished(up, lead, "negotiation-closing")
     records = step_records(up, deal.id)
     assert records["discount_approval"].result["decision"] == "approve"
+    terms = records["deal_terms"].result
+    assert (terms["deal_value"], terms["discount_percent"]) == (48000, 20) and type(terms["deal_value"]) is int
     with up.store() as session:
         contract = session.scalar(select(OutboxEmail).where(OutboxEmail.sop_run_id == deal.id))
-        assert "EUR 48,000" in contract.body_text and "20.0%" in contract.body_text
+        assert "EUR 48,000" in contract.body_text and "20%" in contract.body_text and "20.0%" not in contract.body_text
         assert session.get(Lead, lead).status == "customer"
 
     # order-processing and post-sale-follow-up both start for the new customer
