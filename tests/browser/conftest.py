@@ -1,8 +1,8 @@
 """Browser fixtures: Debian's chromium driven by Playwright (sync API) against the real `sopflow up`.
 
-One chromium per session (`chromium_browser`); a fresh context and page per test (`page`), with a
+One chromium for the browser tests (`chromium_browser`); a fresh context and page per test (`page`), with a
 1400x1000 viewport so screenshots are readable. `sopflow up` protects the Prefect UI with a login:
-the session logs in once through the UI's login page (`logged_in`) and every page starts from there.
+the browser tests log in once through the UI's login page (`logged_in`) and every page starts from there.
 Playwright never downloads a browser here: the browser is `/usr/bin/chromium` from Debian (`make test` installs it); without it these tests fail
 saying so. When a test fails, its page's screenshot and HTML are kept in the test's tmp_path and
 named in the report.
@@ -33,9 +33,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_browser():
-    """Debian's chromium, launched once for the session."""
+    """Debian's chromium, launched once for the browser tests and closed after them: while Playwright's sync API
+    runs, this thread has an event loop running, so later tests' asyncio.run() and Prefect calls would fail."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; `make test` does). "
                     "These tests never download a browser.")
@@ -50,7 +51,7 @@ def chromium_browser():
             browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def logged_in(chromium_browser, sopflow_up, tmp_path_factory) -> Path:
     """The browser storage of someone logged in to the Prefect UI that `sopflow up` serves (taken once)."""
     from playwright.sync_api import expect
