@@ -19,7 +19,7 @@ from sopflow.logs import log_to_stderr
 
 def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(print, flush=True)) -> None:
     """Bring sopflow up and block until Ctrl-C; stop everything started here on the way out."""
-    sops = load_all()  # raises SopInvalid before anything starts: nothing deploys while a SOP is invalid
+    sops = load_all(against_store=True)  # SopInvalid before anything starts: nothing deploys while a SOP is invalid
     for warning in sorted(w for loaded in sops.values() for w in loaded.warnings):
         print(warning, file=sys.stderr, flush=True)
     log_to_stderr("deployments", "sopflow")
@@ -48,10 +48,12 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
 
         from deployments.dispatcher import Dispatcher
         from deployments.serve import serve_sops, sop_deployments
+        from sopflow.jobaid import publish_job_aids
 
         deployments = sop_deployments()
         for deployment in deployments:  # registered before the dispatcher starts runs claimed earlier
             deployment.apply()
+        publish_job_aids(sops.values())  # the UI's Artifacts page shows each SOP's current job aid
         dispatcher = Dispatcher(sops)
         dispatcher.start()
         stack.callback(dispatcher.stop)

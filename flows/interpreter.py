@@ -16,7 +16,7 @@ from sopflow.leads import is_lead_id
 from sopflow.logs import redact_everywhere
 from sopflow.plan import Plan
 from sopflow.schema import END
-from sopflow.store import runs
+from sopflow.store import runs, versions
 from sopflow.store.db import transaction
 from sopflow.store.models import Lead
 from tasks.custom import custom
@@ -37,14 +37,19 @@ STEP_RUNNERS: dict[str, Callable[[StepCall], Result]] = {
 }
 
 
-def run_plan(plan: Plan, lead_id: str) -> dict[str, str] | State:
-    """Run `plan` for `lead_id` in the current flow run; safe to re-run from the top after a resume."""
+def run_plan(plan: Plan, lead_id: str, sop_text: str = "") -> dict[str, str] | State:
+    """Run `plan` for `lead_id` in the current flow run; safe to re-run from the top after a resume.
+
+    `sop_text`, the SOP's text the plan was compiled from, is stored as the run begins (runs follow it).
+    """
     redact_everywhere()
     logger = get_run_logger()
     with transaction() as session:
         unknown = _unknown_lead(session, lead_id)
         run = None if unknown else runs.begin_run(
             session, plan.sop.id, lead_id, flow_run.get_id(), plan.version, plan.content_hash)
+        if run is not None and sop_text:
+            versions.record_version(session, plan.sop.id, plan.version, plan.content_hash, sop_text)
     if unknown:  # started by hand from the Prefect UI or CLI with a lead id the store does not hold
         logger.error(unknown)
         return Failed(message=unknown)

@@ -2,6 +2,8 @@
 
 Names resolve on first access (PEP 562), from the SOP directory configured at that time,
 so a served deployment or a worker can load and resume a flow in a fresh process.
+A run follows the version of its SOP it started on: resumed after the file changed, it
+runs the stored text of that version, not the file.
 """
 
 from __future__ import annotations
@@ -15,14 +17,32 @@ from prefect.client.schemas.objects import State
 from flows.interpreter import run_plan
 from sopflow import settings
 from sopflow.catalog import load_all
+from sopflow.loader import LoadedSop
 from sopflow.plan import Plan, compile_plan
 from sopflow.schema import Sop
+from sopflow.store.db import transaction
+from sopflow.versioning import followed_by_run
+
+
+@lru_cache(maxsize=4)
+def sops_in(directory: Path) -> dict[str, LoadedSop]:
+    """Every SOP in `directory` as its file says now, by SOP id."""
+    return load_all(directory)
 
 
 @lru_cache(maxsize=4)
 def plans(directory: Path) -> dict[str, Plan]:
     """Every SOP's plan in `directory`, by SOP id."""
-    return {sop_id: compile_plan(loaded) for sop_id, loaded in load_all(directory).items()}
+    return {sop_id: compile_plan(loaded) for sop_id, loaded in sops_in(directory).items()}
+
+
+def plan_for_run(directory: Path, sop_id: str, lead_id: str) -> tuple[Plan, str]:
+    """The plan the run of `sop_id` for `lead_id` follows, and its text: the version the run started on
+    (when it has started and the file changed since), else the file's."""
+    current = sops_in(directory)[sop_id]
+    with transaction() as session:
+        followed = followed_by_run(session, current, lead_id)
+    return (plans(directory)[sop_id] if followed is current else compile_plan(followed)), followed.text
 
 
 def build_flow(sop: Sop) -> Flow:
@@ -30,7 +50,8 @@ def build_flow(sop: Sop) -> Flow:
     sop_id = sop.id
 
     def run_sop(lead_id: str) -> dict[str, str] | State:
-        return run_plan(plans(settings.sop_dir())[sop_id], lead_id)
+        plan, text = plan_for_run(settings.sop_dir(), sop_id, lead_id)
+        return run_plan(plan, lead_id, text)
 
     run_sop.__name__ = run_sop.__qualname__ = sop.flow_attr
     run_sop.__doc__ = f"{sop.name} (SOP {sop.id} v{sop.version}).\n\nObjective: {sop.objective.statement}"

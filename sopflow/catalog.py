@@ -30,8 +30,12 @@ def validate(paths: list[Path]) -> tuple[list[LoadedSop], list[SopError]]:
     return report.loaded, report.errors
 
 
-def validate_report(paths: list[Path]) -> Validation:
-    """Load every SOP under `paths`; return the valid ones, every error and every warning, each sorted."""
+def validate_report(paths: list[Path], against_store: bool = False) -> Validation:
+    """Load every SOP under `paths`; return the valid ones, every error and every warning, each sorted.
+
+    `against_store` (`sopflow validate`, `sopflow up`): also refuse content changed under a version that has
+    runs, and record each text in the store. Off elsewhere: flows load SOPs inside store transactions.
+    """
     report = Validation()
     for path in sop_files(paths):
         try:
@@ -47,6 +51,10 @@ def validate_report(paths: list[Path]) -> Validation:
             report.errors.append(SopError(item.path, line, "id", f"SOP id {item.sop.id!r} is also used by {seen[item.sop.id]}"))
         seen.setdefault(item.sop.id, item.path)
     _check_scoring_model(report)
+    if against_store:
+        from sopflow.versioning import stored_version_errors  # the store's runs, when it has any; records each text
+
+        report.errors.extend(stored_version_errors(report.loaded, report.errors))
     report.errors.sort()
     report.warnings.sort()
     return report
@@ -72,12 +80,12 @@ def _check_scoring_model(report: Validation) -> None:
             "score step whose score leads should carry")))
 
 
-def load_all(directory: Path | None = None) -> dict[str, LoadedSop]:
+def load_all(directory: Path | None = None, against_store: bool = False) -> dict[str, LoadedSop]:
     """Every SOP in `directory` (default: the configured SOP dir) by id; SopInvalid if any is invalid."""
     directory = directory or settings.sop_dir()
     if not directory.is_dir():
         raise SopInvalid([SopError(directory, 0, "(dir)", "SOP directory not found; set SOPFLOW_SOP_DIR")])
-    report = validate_report([directory])
+    report = validate_report([directory], against_store)
     if report.errors:
         raise SopInvalid(report.errors, report.warnings)
     return {item.sop.id: item for item in report.loaded}  # each keeps its warnings: LoadedSop.warnings

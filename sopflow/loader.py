@@ -34,11 +34,16 @@ class LoadedSop:
     content_hash: str
     lines: dict[yamlpos.Path_, int]
     warnings: tuple[SopError, ...] = ()
+    text: str = ""  # what was loaded, as the store keeps each version of an SOP
 
 
 def load_sop(path: Path) -> LoadedSop:
     """Load and check one SOP file; raise SopInvalid listing every problem in it (and its warnings)."""
-    text = _read_text(path)
+    return load_sop_text(_read_text(path), path)
+
+
+def load_sop_text(text: str, path: Path) -> LoadedSop:
+    """Load and check SOP `text` (a stored version, or the file at `path`); errors and templates are `path`'s."""
     try:
         data, lines = yamlpos.load(text)
     except yamlpos.YamlProblem as problem:
@@ -53,7 +58,12 @@ def load_sop(path: Path) -> LoadedSop:
     errors = schema_errors + problems
     if errors or sop is None:
         raise SopInvalid(_at_most(MAX_ERRORS, errors), warnings)
-    return LoadedSop(sop, path, hashlib.sha256(text.encode()).hexdigest(), lines, tuple(sorted(warnings)))
+    return LoadedSop(sop, path, content_hash(text), lines, tuple(sorted(warnings)), text)
+
+
+def content_hash(text: str) -> str:
+    """The SHA-256 of an SOP's text: the identity of one version of it."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @lru_cache(maxsize=None)

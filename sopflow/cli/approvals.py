@@ -9,7 +9,7 @@ import typer
 
 from sopflow import settings
 from sopflow.cli.app import app
-from sopflow.cli.catalog import check_name, check_sop, sops_on_file
+from sopflow.cli.catalog import check_name, check_sop, loaded_on_file, sops_on_file
 from sopflow.cli.output import Json, emit, fail, say, waited
 from sopflow.forms import check_inputs, input_kind, shown
 from sopflow.schema import ApprovalStep, Sop
@@ -94,14 +94,17 @@ def approve(
     from sopflow.store import approvals as asks
     from sopflow.store.db import transaction
     from sopflow.store.history import DECIDED
+    from sopflow.versioning import followed_by_run
     from tasks.approval import roster_name
 
+    on_file = loaded_on_file()
     with transaction() as session:
         found = asks.waiting(session, flow_run_id=run_id)
-    if not found:
-        fail("approve", f"flow run {run_id} has no approval waiting; `sopflow approvals` lists those that do")
-    ask, run = found[0]
-    sop = sops_on_file().get(run.sop_id)
+        if not found:
+            fail("approve", f"flow run {run_id} has no approval waiting; `sopflow approvals` lists those that do")
+        ask, run = found[0]
+        current = on_file.get(run.sop_id)  # the run follows the version it started on, which may not be the file's
+        sop = followed_by_run(session, current, run.lead_id, warn_unstored=False).sop if current else None
     step = next((s for s in sop.steps if s.id == ask.step_id), None) if sop else None
     if not isinstance(step, ApprovalStep):
         fail("approve", f"SOP {run.sop_id} in {settings.sop_dir()} no longer has approval step {ask.step_id}; "

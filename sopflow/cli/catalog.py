@@ -12,15 +12,21 @@ from sopflow.suggest import did_you_mean
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from sopflow.loader import LoadedSop
     from sopflow.schema import Sop
 
 
 def sops_on_file() -> dict[str, Sop]:
     """The valid SOPs in the SOP directory (an invalid file elsewhere in it does not stop a listing)."""
+    return {sop_id: loaded.sop for sop_id, loaded in loaded_on_file().items()}
+
+
+def loaded_on_file() -> dict[str, LoadedSop]:
+    """`sops_on_file` with where each came from (load it before opening a store transaction: it records versions)."""
     from sopflow.catalog import validate
 
     loaded, _errors = validate([settings.sop_dir()])
-    return {item.sop.id: item.sop for item in loaded}
+    return {item.sop.id: item for item in loaded}
 
 
 def check_name(command: str, what: str, name: str | None, known: Iterable[str], listing: str) -> None:

@@ -33,7 +33,7 @@ def validate(
     from sopflow.catalog import validate_report
 
     where = list(paths or []) or [settings.sop_dir()]
-    report = validate_report(where)
+    report = validate_report(where, against_store=True)
     loaded, errors = report.loaded, report.errors
     for problem in [*errors, *report.warnings]:
         print(problem, file=sys.stderr)

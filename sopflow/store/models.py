@@ -172,3 +172,17 @@ class Engagement(Base):
     kind: Mapped[str] = mapped_column(String(20))  # opened | replied | meeting | visit
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     source: Mapped[str | None] = mapped_column(String(40))  # cli | intake | ...
+
+
+class SopVersion(Base):
+    """One distinct text of an SOP that sopflow loaded: runs started on it follow it to their end."""
+
+    __tablename__ = "sop_versions"
+    __table_args__ = (UniqueConstraint("sop_id", "content_hash"), Index("ix_sop_versions_version", "sop_id", "version"))
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    sop_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)

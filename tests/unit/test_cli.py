@@ -86,8 +86,9 @@ def score(run_id: str, lead_id: str, sop_id: str = "lead-qualification") -> dict
 
 def ask(run_id: str, step_id: str, role: str, waited: timedelta = timedelta(hours=1)) -> int:
     with transaction() as session:
-        asked = approvals.open_ask(session, run_id, step_id, role, "Decide?", NOW + timedelta(days=1))
-        asked.asked_at = NOW - waited
+        now = utcnow()  # not NOW: the CLI measures the wait against the clock when it runs
+        asked = approvals.open_ask(session, run_id, step_id, role, "Decide?", now + timedelta(days=1))
+        asked.asked_at = now - waited
         return asked.id
 
 

@@ -1,0 +1,62 @@
+"""A run follows the version of its SOP it started on, even when the file changes while it waits for an approval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sopflow.cli.approvals import send_answer
+from sopflow.loader import content_hash
+from sopflow.store import versions
+from tests.support import (add_lead, answer, environment, finished, flow_state, sopflow, step_records, waiting_ask,
+                           wait_for)
+
+pytestmark = pytest.mark.server
+
+MANAGER_STEP = ("  - id: manager_approval\n    kind: approval\n    owner: manager\n"
+                "    description: The sales manager reviews the qualification before the lead moves on.\n"
+                "    prompt: Approve this qualified lead to move to the next stage?\n    due_within: 1d\n"
+                "    on_reject: disqualify\n\n")
+
+
+def version_2(text: str) -> str:
+    """lead-qualification with the manager's approval removed, a step renamed and the version raised."""
+    for old, new in [(MANAGER_STEP, ""), ("  - id: follow_up_email\n", "  - id: send_follow_up\n"),
+                     ("\nversion: 1\n", "\nversion: 2\n")]:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+def answer_as_the_ui_does(up, lead_id: str, step: str, approver: str) -> None:
+    """Approve through the Prefect API, as the UI's form does: `sopflow approve` still reads the step from the
+    SOP file, where version 2 no longer has it."""
+    row = wait_for(lambda: waiting_ask(up, lead_id, step), f"{step} to wait for an answer")
+    wait_for(lambda: flow_state(up, row["run_id"]) == "PAUSED", "the flow run to be suspended")
+    with environment(up.env):
+        send_answer(row["run_id"], {"decision": "approve", "approver": approver, "notes": ""})
+
+
+def test_a_run_resumed_after_the_sop_changed_finishes_on_its_own_version(sopflow_up):
+    path = Path(sopflow_up.env["SOPFLOW_SOP_DIR"]) / "lead-qualification.yaml"
+    original = path.read_text()
+    lead = add_lead(sopflow_up)
+    wait_for(lambda: waiting_ask(sopflow_up, lead["id"], "rep_qualification"), "the run to ask the rep")
+    try:
+        path.write_text(version_2(original))
+        sopflow(sopflow_up.env, "validate")  # exits 0: version 2 is valid, and is stored
+        answer(sopflow_up, lead["id"], "rep_qualification", "Alex Kim")
+        answer_as_the_ui_does(sopflow_up, lead["id"], "manager_approval", "Maria Lopez")  # only version 1 asks
+        run = finished(sopflow_up, lead["id"])
+    finally:
+        path.write_text(original)  # the other tests share this SOP directory
+
+    assert (run.outcome, run.sop_version, run.sop_hash) == ("completed", 1, content_hash(original))
+    assert list(step_records(sopflow_up, run.id)) == ["score_lead", "send_to_nurture", "rep_qualification",
+                                                      "manager_approval", "follow_up_email", "mark_qualified"]
+    with sopflow_up.store() as session:
+        stored = {(v.version, v.content_hash) for v in versions.versions_of(session, "lead-qualification")}
+    assert {(1, content_hash(original)), (2, content_hash(version_2(original)))} <= stored
+    diff = sopflow(sopflow_up.env, "diff", "lead-qualification", "1", "2")
+    assert "-  - id: manager_approval" in diff and "+  - id: send_follow_up" in diff
