@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -32,6 +33,16 @@ def prefect(up, *args: str) -> subprocess.CompletedProcess:
 def test_prefect_list_commands_work_against_sopflows_server(sopflow_up, command):
     done = prefect(sopflow_up, *command)
     assert done.returncode == 0 and "exception" not in (done.stdout + done.stderr).lower(), done.stdout + done.stderr
+
+
+def test_each_sops_job_aid_is_an_artifact_keyed_by_its_id(sopflow_up):
+    with sopflow_up.api() as api:
+        found = api.post("/artifacts/latest/filter", json={"artifacts": {"key": {"like_": "job-aid-"}}, "limit": 50})
+    aids = {artifact["key"]: artifact for artifact in found.raise_for_status().json()}
+    sops = {path.stem for path in Path(sopflow_up.env["SOPFLOW_SOP_DIR"]).glob("*.yaml")}
+    assert set(aids) == {f"job-aid-{sop}" for sop in sops}
+    qualification = aids["job-aid-lead-qualification"]
+    assert "```mermaid" in qualification["data"] and "rep_qualification" in qualification["data"]
 
 
 def test_the_deployment_list_shows_every_sop(sopflow_up):
