@@ -336,12 +336,15 @@ def artifact_key(sop_id: str) -> str:
 def publish_job_aids(loaded_sops: Iterable[LoadedSop]) -> list[str]:
     """Publish each SOP's Markdown job aid as a Prefect artifact keyed by its SOP id (the UI shows the latest);
     returns the keys. Needs a reachable Prefect API; outside a flow run the key is what ties the versions."""
-    from prefect.artifacts import create_markdown_artifact
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
 
     keys = []
-    for loaded in loaded_sops:
-        sop = loaded.sop
-        key = artifact_key(sop.id)
-        create_markdown_artifact(key=key, markdown=job_aid_markdown(loaded), description=f"{sop.name} v{sop.version}")
-        keys.append(key)
+    with get_client(sync_client=True) as client:  # the API itself: Prefect deprecates its helpers outside a run
+        for loaded in loaded_sops:
+            sop = loaded.sop
+            key = artifact_key(sop.id)
+            client.create_artifact(ArtifactCreate(key=key, type="markdown", data=job_aid_markdown(loaded),
+                                                  description=f"{sop.name} v{sop.version}"))
+            keys.append(key)
     return keys

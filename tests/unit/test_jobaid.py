@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sopflow.cli import main
-from sopflow.jobaid import END, SKIP, START, artifact_key, diagram, job_aid_html, job_aid_markdown, publish_job_aids
+from sopflow.jobaid import END, SKIP, START, artifact_key, diagram, job_aid_html, job_aid_markdown
 from sopflow.loader import load_sop
 from sopflow.plan import compile_plan
 from sopflow.settings import PROJECT_ROOT
@@ -132,17 +132,6 @@ def test_html_escapes_what_it_shows():
 def test_artifact_keys_are_lowercase_letters_digits_and_dashes():
     assert artifact_key("lead-qualification") == "job-aid-lead-qualification"
     assert re.fullmatch(r"[a-z0-9-]+", artifact_key("Odd_ID 2"))
-
-
-def test_publish_job_aids_creates_one_markdown_artifact_per_sop(monkeypatch):
-    import prefect.artifacts
-
-    made = []
-    monkeypatch.setattr(prefect.artifacts, "create_markdown_artifact", lambda **kwargs: made.append(kwargs))
-    loaded = [_loaded("lead-qualification"), _loaded("prospecting")]
-    assert publish_job_aids(loaded) == ["job-aid-lead-qualification", "job-aid-prospecting"]
-    assert made[0] == {"key": "job-aid-lead-qualification", "markdown": job_aid_markdown(loaded[0]),
-                       "description": "Lead qualification and needs assessment v1"}
 
 
 @pytest.fixture
