@@ -33,7 +33,7 @@ RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "webhook": ("delivered", "http_status", "error"),
     "task": (),  # the outputs the step declares; any key when it declares none
 }
-RESERVED_RESULT_KEYS = {*COMMON_RESULT_KEYS, *RESULT_KEYS["approval"]}
+RESERVED_RESULT_KEYS = {*COMMON_RESULT_KEYS, *RESULT_KEYS["approval"], "feedback"}
 DECISIONS = ("approve", "reject")
 # Lead values that are None for some leads (nullable columns, and values derived from them).
 NULLABLE_LEAD_KEYS = frozenset({"name", "company", "title", "employees", "industry", "source", "owner", "score",

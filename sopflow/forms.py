@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field
 
 from sopflow.schema import ApprovalStep, FormInput
 from sopflow.suggest import did_you_mean
+from sopflow.text import invisible_in
 
 
 def _whole(value: float) -> float | int:
@@ -68,6 +69,21 @@ def check_inputs(step: ApprovalStep, given: dict[str, str]) -> tuple[dict[str, A
         values = {}
         problems += [(str(err["loc"][0]), _reason(err, step.inputs[str(err["loc"][0])])) for err in exc.errors()]
     return values, problems
+
+
+MAX_FEEDBACK = 2000  # characters: a paragraph or two about one SOP or step
+FEEDBACK_HELP = ("Feedback on this step of the SOP (optional): what is unclear, missing or slow. "
+                 "Kept with an accepted answer only.")
+
+
+def feedback_problem(text: str) -> str | None:
+    """Why `text` cannot be stored as feedback on an SOP (empty, too long, control characters), or None."""
+    if not text.strip():
+        return "feedback is empty; say what is unclear, missing or slow"
+    if len(text) > MAX_FEEDBACK:
+        return f"feedback is {len(text)} characters, more than {MAX_FEEDBACK}; shorten it"
+    where = invisible_in(text)
+    return f"feedback contains a control or invisible character ({where}); remove it" if where else None
 
 
 def shown(value: Any) -> str:

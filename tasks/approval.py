@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import pydantic
@@ -10,13 +11,17 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.input import RunInput
 from pydantic import Field
+from sqlalchemy.orm import Session
 
-from sopflow.forms import approval_description, input_fields
+from sopflow.forms import FEEDBACK_HELP, MAX_FEEDBACK, approval_description, feedback_problem, input_fields
 from sopflow.schema import ApprovalStep
 from sopflow.store import approvals, runs
 from sopflow.store.db import transaction
-from sopflow.store.models import utcnow
+from sopflow.store.feedback import add_feedback
+from sopflow.store.models import SopRun, utcnow
 from tasks.records import Result, StepCall, complete, settled, step_context
+
+logger = logging.getLogger(__name__)
 
 
 class ApprovalForm(RunInput):
@@ -25,6 +30,7 @@ class ApprovalForm(RunInput):
     decision: Literal["approve", "reject"] = Field(description="Approve to go on; reject follows the SOP's on_reject.")
     approver: str = Field(min_length=1, description="Your name, as the SOP's roster lists it.")
     notes: str = Field(default="", description="Why; what you checked; anything the next person needs.")
+    feedback: str = Field(default="", max_length=MAX_FEEDBACK, description=FEEDBACK_HELP)
 
 
 def form_for(step: ApprovalStep) -> type[ApprovalForm]:
@@ -86,7 +92,25 @@ def answer(call: StepCall, ask_id: int, form: ApprovalForm) -> Result:
         runs.set_state(session, call.run_id, "running")
         if not stored.accepted:
             return {"status": "refused", "reason": stored.refusal}
+        _keep_feedback(session, call, stored.approver, form.feedback)
         first = approvals.previous_asks(session, call.run_id, step.id)[0]
         result = {"decision": stored.decision, "approver": stored.approver, "notes": stored.notes,
                   "asks": stored.ask + 1, **form.model_dump(include=set(step.inputs))}
         return complete(session, call, result, first.asked_at)
+
+
+def _keep_feedback(session: Session, call: StepCall, approver: str | None, text: str) -> None:
+    """Store an accepted answer's feedback against the run's SOP version and the step; unfit text is left out.
+
+    The text goes to the store only: never to the log, the step's result or the flow's parameters.
+    """
+    if not text.strip():
+        return
+    problem = feedback_problem(text)
+    if problem:
+        logger.warning("feedback given with the answer to %s/%s was not kept: %s",
+                       call.plan.sop.id, call.step_id, problem)
+        return
+    run = session.get_one(SopRun, call.run_id)
+    add_feedback(session, run.sop_id, run.sop_version or call.plan.version, run.sop_hash or call.plan.content_hash,
+                 text, "approval", step_id=call.step_id, given_by=approver, sop_run_id=run.id)

@@ -11,7 +11,7 @@ from sopflow import settings
 from sopflow.cli.app import app
 from sopflow.cli.catalog import check_name, check_sop, loaded_on_file, sops_on_file
 from sopflow.cli.output import Json, emit, fail, say, waited
-from sopflow.forms import check_inputs, input_kind, shown
+from sopflow.forms import FEEDBACK_HELP, check_inputs, feedback_problem, input_kind, shown
 from sopflow.schema import ApprovalStep, Sop
 
 OFF_ROSTER = 3  # exit status: the answer was sent and recorded, but the step asks again
@@ -85,11 +85,13 @@ def approve(
     inputs: Annotated[list[str] | None, typer.Option(
         "--input", metavar="NAME=VALUE", show_default=False,
         help="A value the step's form asks for (repeat for each), e.g. --input discount_percent=12.")] = None,
+    feedback: Annotated[str, typer.Option(help=FEEDBACK_HELP, show_default=False)] = "",
 ) -> None:
     """Answer a waiting approval.
 
-    Every input the step's form asks for is checked before anything is sent. When the approver is not on
-    the step's roster the answer is still recorded, the step asks again, and the command exits 3.
+    Every input the step's form asks for, and the feedback, is checked before anything is sent. When the approver
+    is not on the step's roster the answer is still recorded (its feedback is not), the step asks again, and the
+    command exits 3.
     """
     from sopflow.store import approvals as asks
     from sopflow.store.db import transaction
@@ -118,12 +120,17 @@ def approve(
         print(f"sopflow approve: --input {name}{label}: {reason}", file=sys.stderr)
     if malformed or problems:
         fail("approve", "nothing was sent; fix the inputs above and answer again", code=2)
+    if feedback and (problem := feedback_problem(feedback)):
+        fail("approve", f"--feedback: {problem}; nothing was sent", code=2)
     decision = "reject" if reject else "approve"
-    send_answer(run_id, {**values, "decision": decision, "approver": approver, "notes": notes})
+    answer = {**values, "decision": decision, "approver": approver, "notes": notes}
+    send_answer(run_id, {**answer, "feedback": feedback} if feedback else answer)
     roster = sop.roles[ask.role]
     name = roster_name(roster, approver)
     if name is None:
         fail("approve", f"{approver!r} is not on the {ask.role} roster ({', '.join(roster)}); the answer is "
-                        f"recorded and {ask.step_id} asks again, so ask one of them to answer", code=OFF_ROSTER)
+                        f"recorded{' (its feedback is not)' if feedback else ''} and {ask.step_id} asks again, "
+                        "so ask one of them to answer", code=OFF_ROSTER)
     recorded = "".join(f", {key}: {shown(value)}" for key, value in values.items())
-    say(f"{DECIDED[decision]} {run.sop_id}/{ask.step_id} as {name}{recorded}; the run continues")
+    kept = " and its feedback is kept" if feedback else ""
+    say(f"{DECIDED[decision]} {run.sop_id}/{ask.step_id} as {name}{recorded}; the run continues{kept}")

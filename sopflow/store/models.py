@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -186,3 +186,41 @@ class SopVersion(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Review(Base):
+    """One scheduled review of an SOP: exactly one per (SOP, due date), however many schedulers claim it."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("sop_id", "due_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    sop_id: Mapped[str] = mapped_column(String(100))
+    due_on: Mapped[date] = mapped_column(Date)
+    sop_version: Mapped[int] = mapped_column(Integer)  # the version under review, as loaded when claimed
+    sop_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(10), default="open")  # open | done
+    outcome: Mapped[str | None] = mapped_column(String(10))  # keep | revise | retire
+    reviewer: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+
+
+class Feedback(Base):
+    """What someone said about an SOP (or one of its steps), against the version they were following."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_sop", "sop_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    sop_id: Mapped[str] = mapped_column(String(100))
+    sop_version: Mapped[int] = mapped_column(Integer)
+    sop_hash: Mapped[str] = mapped_column(String(64))
+    step_id: Mapped[str | None] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    given_by: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(20))  # cli | approval
+    sop_run_id: Mapped[str | None] = mapped_column(ForeignKey("sop_runs.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

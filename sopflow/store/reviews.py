@@ -1,0 +1,111 @@
+"""Scheduled SOP reviews: which are due, claimed once per (SOP, due date), and what they decided.
+
+An SOP never reviewed is due today; after a decided review it is due `review.every` after the day
+(UTC) the review was decided; while a review of it is open it is not due again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sopflow.durations import parse_duration
+from sopflow.loader import LoadedSop
+from sopflow.store.db import get_or_create
+from sopflow.store.models import Review, utcnow
+
+OUTCOMES = ("keep", "revise", "retire")
+STATUSES = ("active", "needs_revision", "retired")
+
+
+def _open_review(session: Session, sop_id: str) -> Review | None:
+    query = select(Review).where(Review.sop_id == sop_id, Review.state == "open").order_by(Review.due_on)
+    return session.scalars(query).first()
+
+
+def _decided(session: Session, sop_id: str) -> list[Review]:
+    """The SOP's decided reviews, oldest decision first."""
+    query = select(Review).where(Review.sop_id == sop_id, Review.state == "done")
+    return list(session.scalars(query.order_by(Review.decided_at, Review.id)))
+
+
+def _utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def next_due(session: Session, sop: LoadedSop, today: date | None = None) -> date:
+    """When the SOP's next review is due: its open review's due date, else the last decision's day (UTC)
+    plus `review.every`, else (never reviewed) `today` (default: today in UTC)."""
+    open_review = _open_review(session, sop.sop.id)
+    if open_review is not None:
+        return open_review.due_on
+    decided = _decided(session, sop.sop.id)
+    if not decided:
+        return today or _utc_today()
+    last = decided[-1].decided_at
+    assert last is not None  # a done review has its decision time
+    return last.astimezone(timezone.utc).date() + parse_duration(sop.sop.review.every)
+
+
+def claim_due_reviews(session: Session, sops: Mapping[str, LoadedSop], today: date) -> list[Review]:
+    """Open a review of every SOP in `sops` that is due by `today`; return only those this call opened.
+
+    Idempotent under concurrency: a review is one row per (SOP, due date), so a scheduler racing
+    this one either finds the row or loses the insert (the unique constraint) and leaves it alone.
+    """
+    claimed = []
+    for sop_id in sorted(sops):
+        loaded = sops[sop_id]
+        if _open_review(session, sop_id) is not None:
+            continue
+        due_on = next_due(session, loaded, today)
+        if due_on > today:
+            continue
+        fresh = Review(sop_id=sop_id, due_on=due_on, sop_version=loaded.sop.version, sop_hash=loaded.content_hash,
+                       state="open")
+        query = select(Review).where(Review.sop_id == sop_id, Review.due_on == due_on)
+        if get_or_create(session, query, lambda: fresh) is fresh:
+            claimed.append(fresh)
+    return claimed
+
+
+def attach_flow_run(session: Session, review_id: int, flow_run_id: str) -> Review:
+    """Note the flow run that carries the review (set once; later calls keep the first)."""
+    review = session.get_one(Review, review_id, with_for_update=True)
+    review.flow_run_id = review.flow_run_id or flow_run_id
+    return review
+
+
+def record_outcome(
+    session: Session, review_id: int, outcome: str, reviewer: str, notes: str | None, at: datetime | None = None
+) -> Review:
+    """Decide review `review_id` (keep, revise or retire), once: a repeated call returns the stored decision
+    unchanged. `at` is when it was decided (default: now)."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"{outcome!r} is not a review outcome; expected one of {', '.join(OUTCOMES)}")
+    review = session.get_one(Review, review_id, with_for_update=True)
+    if review.state == "open":
+        review.state, review.outcome, review.reviewer, review.notes = "done", outcome, reviewer, notes or None
+        review.decided_at = at or utcnow()
+        session.flush()
+    return review
+
+
+def sop_status(session: Session, sop_id: str) -> str:
+    """'active', 'needs_revision' or 'retired', from the SOP's decided reviews in the order decided.
+
+    retire makes it 'retired'; revise makes it 'needs_revision' until a review of another version (a
+    different content hash than the one revised) is decided keep; keep otherwise makes it 'active'.
+    """
+    status, revised_hash = "active", None
+    for review in _decided(session, sop_id):
+        if review.outcome == "retire":
+            status, revised_hash = "retired", None
+        elif review.outcome == "revise":
+            status, revised_hash = "needs_revision", review.sop_hash
+        elif review.sop_hash != revised_hash:  # keep of a version other than the one sent back for revision
+            status, revised_hash = "active", None
+    return status
