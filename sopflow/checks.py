@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sopflow import registry, yamlpos
 from sopflow.conditions import ConditionError, parse_condition
-from sopflow.errors import SopError, SopWarning, close_match, unknown
-from sopflow.suggest import did_you_mean
+from sopflow.errors import SopError, SopWarning, unknown
+from sopflow.suggest import close_match, did_you_mean
 from sopflow.leads import LEAD_CONTEXT_KEYS
 from sopflow.schema import (END, LEAD_FIELDS, ApprovalStep, EmailStep, LeadStatus, Review, Sop, Step, TaskStep,
                             UpdateLeadStep, WebhookStep)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +34,6 @@ class SopInvalid(Exception):
         self.errors = sorted(errors)
         self.warnings = sorted(warnings)
         super().__init__("\n".join(str(e) for e in self.errors))
-
-
-def close_match(word: str, choices: Sequence[str]) -> str:
-    """` (did you mean 'x'?)` for the closest of `choices`, or "" when none is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def unknown(what: str, name: str, choices: Sequence[str]) -> str:

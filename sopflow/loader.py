@@ -17,8 +17,9 @@ import pydantic
 
 from sopflow import yamlpos
 from sopflow.checks import Draft, check
-from sopflow.errors import SopError, SopInvalid, close_match
+from sopflow.errors import SopError, SopInvalid
 from sopflow.schema import MAX_STEPS, STEP_KINDS, Sop, Step, StepId
+from sopflow.suggest import close_match
 
 SOP_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 64 * 1024  # 20 times the largest seed SOP; YAML this size parses in well under a second

@@ -29,6 +29,14 @@ def loaded_on_file() -> dict[str, LoadedSop]:
     return {item.sop.id: item for item in loaded}
 
 
+def sop_on_file(command: str, sop_id: str) -> LoadedSop:
+    """SOP `sop_id` as its file says now; exit 1 with a did-you-mean when no valid SOP file has that id."""
+    on_file = loaded_on_file()
+    if sop_id not in on_file:
+        fail(command, f"no SOP is called {sop_id!r}{did_you_mean(sop_id, on_file)}; `sopflow validate` lists the SOPs")
+    return on_file[sop_id]
+
+
 def check_name(command: str, what: str, name: str | None, known: Iterable[str], listing: str) -> None:
     """Exit 2 with a did-you-mean when `name` is given and is not one of `known`."""
     known = list(known)

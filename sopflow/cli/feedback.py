@@ -7,10 +7,9 @@ from typing import Annotated
 import typer
 
 from sopflow.cli.app import app
-from sopflow.cli.catalog import check_name, loaded_on_file
+from sopflow.cli.catalog import check_name, sop_on_file
 from sopflow.cli.output import Json, fail, print_json, say
 from sopflow.forms import MAX_FEEDBACK, feedback_problem
-from sopflow.suggest import did_you_mean
 
 
 @app.command()
@@ -31,11 +30,7 @@ def feedback(
     from sopflow.store.feedback import add_feedback
     from sopflow.versioning import record_loaded, version_errors
 
-    on_file = loaded_on_file()
-    loaded = on_file.get(sop_id)
-    if loaded is None:
-        fail("feedback", f"no SOP is called {sop_id!r}{did_you_mean(sop_id, on_file)}; `sopflow validate` lists "
-                         "the SOPs")
+    loaded = sop_on_file("feedback", sop_id)
     check_name("feedback", "step", step, [s.id for s in loaded.sop.steps],
                f"`sopflow show {sop_id}` lists the steps of {sop_id}")
     problem = feedback_problem(text) or (_name_problem(by) if by is not None else None)

@@ -62,12 +62,13 @@ def history(sop_id: SopId, as_json: Json = False) -> None:
 @app.command()
 def diff(sop_id: SopId, old: Version, new: Version) -> None:
     """Show what changed between two versions of an SOP, as a unified diff of their texts."""
+    from sopflow.store import versions
     from sopflow.store.db import transaction
 
     on_file = _files_read()
     with transaction() as session:
-        found = _stored_versions("diff", session, sop_id, on_file)
-    texts = {v.version: v for v in found}  # oldest first: a version edited before it ran gives its latest text
+        _stored_versions("diff", session, sop_id, on_file)
+        texts = versions.latest_by_version(session, sop_id)
     for version in (old, new):
         if version not in texts:
             fail("diff", f"{sop_id} has no version {version}; stored versions: {', '.join(map(str, sorted(texts)))}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,14 +9,13 @@ import typer
 
 from sopflow import settings
 from sopflow.cli.app import app
+from sopflow.cli.catalog import sop_on_file
 from sopflow.cli.output import choices, fail, picked, say
-from sopflow.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from sopflow.loader import LoadedSop
 
 Format = choices("Format", ["md", "html"])
-VERSIONS_MODULE = "sopflow.store.versions"
 
 
 @app.command()
@@ -33,7 +31,7 @@ def show(
     """Print an SOP as a job aid: objective, roles, each step with its owner, SLA, checklist and emails, and a diagram."""
     from sopflow.jobaid import job_aid_html, job_aid_markdown
 
-    loaded = _stored_version(sop_id, version) if version is not None else _on_file(sop_id)
+    loaded = _stored_version(sop_id, version) if version is not None else sop_on_file("show", sop_id)
     text = job_aid_html(loaded) if picked(format) == "html" else job_aid_markdown(loaded)
     if output is None:
         say(text.removesuffix("\n"))
@@ -45,31 +43,14 @@ def show(
     say(f"wrote {output}")
 
 
-def _on_file(sop_id: str) -> LoadedSop:
-    """The current file of SOP `sop_id`; exit 1 with a did-you-mean when no valid SOP file has that id."""
-    from sopflow.catalog import validate
-
-    loaded, _errors = validate([settings.sop_dir()])
-    found = {item.sop.id: item for item in loaded}
-    if sop_id not in found:
-        fail("show", f"no SOP is called {sop_id!r}{did_you_mean(sop_id, found)}; `sopflow validate` lists the SOPs")
-    return found[sop_id]
-
-
 def _stored_version(sop_id: str, version: int) -> LoadedSop:
-    """Version `version` of SOP `sop_id` as the store keeps it (versions arrive with `sopflow.store.versions`)."""
-    try:
-        versions = importlib.import_module(VERSIONS_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != VERSIONS_MODULE:
-            raise
-        fail("show", "versions are not stored yet; leave out --version to show the current SOP file")
+    """Version `version` of SOP `sop_id` as the store keeps it; exit 1 when it keeps no such version."""
     from sopflow.loader import load_sop_text
+    from sopflow.store import versions
     from sopflow.store.db import transaction
 
     with transaction() as session:
-        stored = [row for row in versions.versions_of(session, sop_id) if row.version == version]
-        text = stored[-1].text if stored else None  # an edit that kept the number: its latest text
-    if text is None:
+        stored = versions.latest_by_version(session, sop_id).get(version)
+    if stored is None:
         fail("show", f"SOP {sop_id!r} has no stored version {version}; leave out --version for the current file")
-    return load_sop_text(text, settings.sop_dir() / f"{sop_id}.yaml")
+    return load_sop_text(stored.text, settings.sop_dir() / f"{sop_id}.yaml")

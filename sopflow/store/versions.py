@@ -24,6 +24,11 @@ def versions_of(session: Session, sop_id: str) -> list[SopVersion]:
     return list(session.scalars(query.order_by(SopVersion.version, SopVersion.first_seen, SopVersion.id)))
 
 
+def latest_by_version(session: Session, sop_id: str) -> dict[int, SopVersion]:
+    """Each version number of `sop_id` with its text as last stored (an edit that kept the number replaces it)."""
+    return {row.version: row for row in versions_of(session, sop_id)}
+
+
 def text_of(session: Session, sop_id: str, content_hash: str) -> str | None:
     """The stored text of `sop_id` with this content hash, or None."""
     query = select(SopVersion.text).where(SopVersion.sop_id == sop_id, SopVersion.content_hash == content_hash)

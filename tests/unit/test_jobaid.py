@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -160,20 +159,13 @@ def test_show_names_the_closest_sop_for_an_unknown_id(sop_dir, capsys):
                    "`sopflow validate` lists the SOPs\n")
 
 
-def test_show_version_says_versions_are_not_stored_yet_without_the_versions_module(sop_dir, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "sopflow.store.versions", None)  # as before versions were stored
-    assert main(["show", "lead-qualification", "--version", "1"]) == 1
-    assert "versions are not stored yet" in capsys.readouterr().err
-
-
 def test_show_version_names_a_version_the_store_does_not_hold(sop_dir, capsys):
-    pytest.importorskip("sopflow.store.versions")
     assert main(["show", "lead-qualification", "--version", "99"]) == 1
     assert "has no stored version 99" in capsys.readouterr().err
 
 
 def test_show_version_renders_the_stored_text(sop_dir, capsys):
-    versions = pytest.importorskip("sopflow.store.versions")
+    from sopflow.store import versions
     from sopflow.store.db import transaction
 
     path = SOP_DIR / "lead-qualification.yaml"
