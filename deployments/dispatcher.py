@@ -14,7 +14,6 @@ import threading
 from collections.abc import Collection
 
 from flows.waiting import wake_due_runs
-from sopflow.services.connection import prefect_api
 from sopflow.services.starting import UNREACHABLE, start_claimed
 from sopflow.store import runs
 from sopflow.store.db import transaction
@@ -43,8 +42,7 @@ class Dispatcher(threading.Thread):
 
     def _round(self, failures: int) -> tuple[float, int]:
         """Wake due runs, start up to BATCH claimed runs; return the delay before the next round and the failures in a row."""
-        with prefect_api():  # this thread has none of the main thread's Prefect settings (context variables)
-            woken = wake_due_runs()
+        woken = wake_due_runs()
         if woken:
             log.info("Woke %d run(s) whose wait is over.", len(woken))
         with transaction() as session:

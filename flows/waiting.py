@@ -8,6 +8,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import PrefectException
 from prefect.flow_runs import resume_flow_run, suspend_flow_run
 
+from sopflow.services.connection import prefect_api
 from sopflow.store import waits
 from sopflow.store.db import transaction
 from tasks.records import Result, StepCall
@@ -37,14 +38,20 @@ def await_wake(call: StepCall) -> Result:
 
 
 def wake_due_runs() -> list[str]:
-    """Resume every suspended run whose wait is over; return their flow run ids."""
+    """Resume every suspended run whose wait is over, through sopflow's Prefect server; return their flow run ids.
+
+    Asks the store first, so a round with nothing due costs one query and no Prefect settings.
+    """
     with transaction() as session:
         due = [(run.flow_run_id, wait.step_id) for wait, run in waits.due(session)]
+    if not due:
+        return []
     resumed = []
-    for flow_run_id, step_id in due:
-        try:
-            resume_flow_run(flow_run_id, _sync=True)  # sync even when a caller runs an event loop
-            resumed.append(flow_run_id)
-        except (PrefectException, httpx.HTTPError, RuntimeError):
-            pass  # not suspended yet (still running or already resumed): the next round tries again
+    with prefect_api():  # set here: a caller's thread may not share the main thread's Prefect settings
+        for flow_run_id, step_id in due:
+            try:
+                resume_flow_run(flow_run_id, _sync=True)  # sync even when a caller runs an event loop
+                resumed.append(flow_run_id)
+            except (PrefectException, httpx.HTTPError, RuntimeError):
+                pass  # not suspended yet (still running or already resumed): the next round tries again
     return resumed

@@ -38,7 +38,6 @@ def runs(
 def wake(run_id: Annotated[str, typer.Argument(help="The flow run id, as `sopflow runs` lists it.")]) -> None:
     """End a run's wait step now: the run goes on at once instead of at its wake time."""
     from flows.waiting import wake_due_runs
-    from sopflow.services.connection import prefect_api
     from sopflow.store import waits
     from sopflow.store.db import transaction
     from sopflow.store.models import utcnow
@@ -49,8 +48,7 @@ def wake(run_id: Annotated[str, typer.Argument(help="The flow run id, as `sopflo
             wait.wake_at = min(wait.wake_at, utcnow())
     if not pending:
         fail("wake", f"flow run {run_id} is not waiting; `sopflow runs --state waiting` lists the runs that are")
-    with prefect_api():
-        woken = wake_due_runs()
+    woken = wake_due_runs()
     say(f"woke {run_id}" if run_id in woken else f"{run_id} is due; `sopflow up` resumes it within seconds")
 
 
