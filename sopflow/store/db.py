@@ -40,9 +40,12 @@ def _engine(url: str) -> Engine:
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # Switching to WAL takes an exclusive lock and SQLite answers "database is locked" at once, without
+    # waiting, while another connection is busy: switch only once, on a database not in WAL mode yet.
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 
