@@ -17,11 +17,11 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from sopflow.loader import LoadedSop
+from sopflow.store.feedback import feedback_for
 from sopflow.store.models import Approval, Lead, SopRun, StepRecord
 
 AUTOMATION_MIN_ANSWERS = 5  # accepted answers an approval step needs before it can be judged automatable
 AUTOMATION_SHARE = 0.9  # share of those that must be "approve" with empty notes
-_FEEDBACK_TEXT_KEYS = ("text", "body", "comment", "notes", "message")
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -47,7 +47,7 @@ def packet(session: Session, loaded_sop: LoadedSop, since: datetime | None = Non
     leads' statuses), steps (per step, in the SOP's order: completed count, skips, duration median and
     p90; for approvals the asks and their waiting times asked→answered), waits_longest (steps by median
     wait, longest first: an approval's waiting time, any other step's duration), automation_candidates
-    and feedback (from sopflow.store.feedback when that module exists).
+    and feedback (what people said about the SOP since, oldest first). Plain JSON data throughout.
     """
     sop = loaded_sop.sop
     runs = list(session.scalars(_since(select(SopRun).where(SopRun.sop_id == sop.id), since)))
@@ -84,13 +84,14 @@ def _progress(runs: Sequence[SopRun]) -> dict[str, Any]:
                         if o.startswith("failed at "))
     return {
         "runs": len(runs),
-        "started": sum(1 for run in runs if run.state != "pending"),
+        "started": sum(1 for run in runs if run.state not in ("pending", "cancelled")),
         "completed": outcomes["completed"],
         "rejected": sum(rejected_at.values()),
         "failed": states["failed"],
         "waiting": states["waiting"],
         "running": states["running"],
         "pending": states["pending"],
+        "cancelled": states["cancelled"],
         "rejected_at": dict(sorted(rejected_at.items())),
         "failed_at": dict(sorted(failed_at.items())),
         "outcomes": dict(sorted(outcomes.items())),
@@ -150,23 +151,11 @@ def _automation_candidates(asks: Sequence[Approval]) -> list[dict[str, Any]]:
     return candidates
 
 
-def _feedback(session: Session, sop_id: str, since: datetime | None) -> list[Any]:
-    """The SOP's feedback from sopflow.store.feedback; [] while that module (or its function) does not exist."""
-    try:
-        from sopflow.store.feedback import feedback_for
-    except ImportError:
-        return []
-    return [_plain(item) for item in feedback_for(session, sop_id, since)]
-
-
-def _plain(item: Any) -> Any:
-    """A feedback item as plain data: a mapping or a row's columns as a dict; anything else as it is."""
-    if isinstance(item, Mapping):
-        return dict(item)
-    table = getattr(item, "__table__", None)
-    if table is not None:
-        return {column.key: getattr(item, column.key) for column in table.columns}
-    return item
+def _feedback(session: Session, sop_id: str, since: datetime | None) -> list[dict[str, Any]]:
+    """The SOP's feedback given at or after `since`, oldest first, as plain data."""
+    return [{"text": item.text, "step_id": item.step_id, "given_by": item.given_by, "version": item.sop_version,
+             "source": item.source, "given_at": item.created_at.isoformat()}
+            for item in feedback_for(session, sop_id, since)]
 
 
 # -- Markdown -------------------------------------------------------------------------------------------------
@@ -197,13 +186,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return lines + [""]
 
 
-def _feedback_text(item: Any) -> str:
-    """A feedback item's words, then who gave it and about which step when it says."""
-    if not isinstance(item, Mapping):
-        return str(item)
-    text = next((str(item[k]) for k in _FEEDBACK_TEXT_KEYS if item.get(k)), str(item))
-    about = ", ".join(str(item[k]) for k in ("step_id", "given_by") if item.get(k))
-    return f"{text} ({about})" if about else text
+def _feedback_text(item: Mapping[str, Any]) -> str:
+    """A feedback item's words, then who gave it, about which step and version."""
+    about = [item["step_id"] or "the whole SOP", f"v{item['version']}"]
+    return f"{item['text']} ({', '.join(filter(None, [item['given_by'], *about]))})"
 
 
 def packet_markdown(packet: Mapping[str, Any]) -> str:

@@ -9,7 +9,7 @@ import typer
 
 from sopflow import settings
 from sopflow.cli.app import app
-from sopflow.cli.output import Json, emit, fail, say
+from sopflow.cli.output import Json, Row, emit, fail, say
 from sopflow.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -42,20 +42,39 @@ def _stored_versions(command: str, session: Session, sop_id: str, on_file: dict[
     return found
 
 
+def _reviews_by_hash(session: Session, sop_id: str) -> dict[str, list[Row]]:
+    """The SOP's decided reviews, oldest first, by the content hash each reviewed."""
+    from sopflow.store import reviews
+
+    found: dict[str, list[Row]] = {}
+    for review in reviews.decided(session, sop_id):
+        found.setdefault(review.sop_hash, []).append({
+            "outcome": review.outcome, "reviewer": review.reviewer, "decided_at": review.decided_at,
+            "notes": review.notes, "due_on": review.due_on.isoformat()})
+    return found
+
+
+def _review_words(reviews: list[Row]) -> str:
+    """Reviews as a table cell: "keep by Dana Reyes 2026-11-20; revise by ..."."""
+    return "; ".join(f"{r['outcome']} by {r['reviewer']} {r['decided_at']:%Y-%m-%d}" for r in reviews)
+
+
 @app.command()
 def history(sop_id: SopId, as_json: Json = False) -> None:
-    """List an SOP's versions, oldest first: when each was first seen, how many runs started on it, which is on file."""
+    """List an SOP's versions, oldest first: when each was first seen, its runs, which is on file, what reviews said."""
     from sopflow.store import versions
     from sopflow.store.db import transaction
 
     on_file = _files_read()
     with transaction() as session:
         found, counts = _stored_versions("history", session, sop_id, on_file), versions.run_counts(session, sop_id)
+        reviewed = _reviews_by_hash(session, sop_id)
     rows = [{"sop": v.sop_id, "version": v.version, "content_hash": v.content_hash, "first_seen": v.first_seen,
-             "runs": counts.get(v.content_hash, 0), "on_file": on_file.get(sop_id) == v.content_hash} for v in found]
+             "runs": counts.get(v.content_hash, 0), "on_file": on_file.get(sop_id) == v.content_hash,
+             "reviews": reviewed.get(v.content_hash, [])} for v in found]
     columns = [("Version", lambda r: f"v{r['version']}"), ("Hash", lambda r: r["content_hash"][:12]),
                ("First seen (UTC)", lambda r: r["first_seen"]), ("Runs", lambda r: r["runs"]),
-               ("On file", lambda r: "yes" if r["on_file"] else "")]
+               ("On file", lambda r: "yes" if r["on_file"] else ""), ("Reviews", lambda r: _review_words(r["reviews"]))]
     emit(as_json, rows, columns, f"no versions of {sop_id} are stored")
 
 

@@ -9,8 +9,9 @@ import typer
 from sopflow.cli.app import app
 from sopflow.cli.catalog import check_sop, sops_on_file
 from sopflow.cli.output import Json, choices, emit, fail, picked, say
+from sopflow.store import RUN_STATES
 
-RunState = choices("RunState", ["pending", "running", "waiting", "completed", "failed"])
+RunState = choices("RunState", RUN_STATES)
 EmailStatus = choices("EmailStatus", ["queued", "sending", "sent", "failed", "unconfirmed"])
 
 

@@ -10,11 +10,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from sopflow.forms import shown
-from sopflow.store import approvals, outbox, runs
+from sopflow.store import RUN_STATES, approvals, outbox, runs
 from sopflow.store.filters import where_given
 from sopflow.store.models import Approval, Lead, OutboxEmail, SopRun, StepRecord, Wait
 
@@ -90,6 +90,15 @@ def run_rows(session: Session, sop_id: str | None = None, state: str | None = No
     records, asks, waits = _details(session, query.with_only_columns(SopRun.id).order_by(None))
     found = session.execute(query.add_columns(Lead).join(Lead, Lead.id == SopRun.lead_id)).tuples()
     return [_run_row(run, lead, records[run.id], asks[run.id], waits[run.id]) for run, lead in found]
+
+
+def run_counts_by_sop(session: Session) -> dict[str, dict[str, int]]:
+    """How many runs of each SOP are in each state, every state given (an SOP without runs reads all zeros)."""
+    counts: defaultdict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(RUN_STATES, 0))
+    query = select(SopRun.sop_id, SopRun.state, func.count()).group_by(SopRun.sop_id, SopRun.state)
+    for sop_id, state, count in session.execute(query).tuples():
+        counts[sop_id][state] = count
+    return counts
 
 
 def waiting_rows(session: Session, sop_id: str | None = None, step_id: str | None = None) -> list[Row]:

@@ -204,6 +204,7 @@ class Review(Base):
     reviewer: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    packet: Mapped[dict[str, Any] | None]  # the figures the reviewer was shown, frozen when the review run opened
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
 

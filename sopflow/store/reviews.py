@@ -6,7 +6,7 @@ An SOP never reviewed is due today; after a decided review it is due `review.eve
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, datetime, timezone
 
 from sqlalchemy import select
@@ -26,7 +26,7 @@ def _open_review(session: Session, sop_id: str) -> Review | None:
     return session.scalars(query).first()
 
 
-def _decided(session: Session, sop_id: str) -> list[Review]:
+def decided(session: Session, sop_id: str) -> list[Review]:
     """The SOP's decided reviews, oldest decision first."""
     query = select(Review).where(Review.sop_id == sop_id, Review.state == "done")
     return list(session.scalars(query.order_by(Review.decided_at, Review.id)))
@@ -36,16 +36,25 @@ def _utc_today() -> date:
     return datetime.now(timezone.utc).date()
 
 
-def next_due(session: Session, sop: LoadedSop, today: date | None = None) -> date:
-    """When the SOP's next review is due: its open review's due date, else the last decision's day (UTC)
-    plus `review.every`, else (never reviewed) `today` (default: today in UTC)."""
+def next_due(session: Session, sop: LoadedSop, today: date | None = None) -> date | None:
+    """When the SOP's next review is due (None: retired, never again).
+
+    Its open review's due date; else, sent back for revision and changed since (another content
+    hash), `today`; else the last decision's day (UTC) plus `review.every`; else (never reviewed)
+    `today` (default: today in UTC).
+    """
     open_review = _open_review(session, sop.sop.id)
     if open_review is not None:
         return open_review.due_on
-    decided = _decided(session, sop.sop.id)
-    if not decided:
+    done = decided(session, sop.sop.id)
+    if not done:
         return today or _utc_today()
-    last = decided[-1].decided_at
+    status, revised_hash = _status(done)
+    if status == "retired":
+        return None
+    if status == "needs_revision" and revised_hash != sop.content_hash:
+        return today or _utc_today()
+    last = done[-1].decided_at
     assert last is not None  # a done review has its decision time
     return last.astimezone(timezone.utc).date() + parse_duration(sop.sop.review.every)
 
@@ -62,7 +71,7 @@ def claim_due_reviews(session: Session, sops: Mapping[str, LoadedSop], today: da
         if _open_review(session, sop_id) is not None:
             continue
         due_on = next_due(session, loaded, today)
-        if due_on > today:
+        if due_on is None or due_on > today:
             continue
         fresh = Review(sop_id=sop_id, due_on=due_on, sop_version=loaded.sop.version, sop_hash=loaded.content_hash,
                        state="open")
@@ -70,6 +79,19 @@ def claim_due_reviews(session: Session, sops: Mapping[str, LoadedSop], today: da
         if get_or_create(session, query, lambda: fresh) is fresh:
             claimed.append(fresh)
     return claimed
+
+
+def without_run(session: Session) -> list[Review]:
+    """Open reviews whose review run was not started yet (claimed, then the scheduler stopped), oldest first."""
+    query = select(Review).where(Review.state == "open", Review.flow_run_id.is_(None))
+    return list(session.scalars(query.order_by(Review.due_on, Review.id)))
+
+
+def previous_decision(session: Session, review: Review) -> datetime | None:
+    """When the SOP's review before `review` was decided (its packet covers what happened since), or None."""
+    query = select(Review.decided_at).where(Review.sop_id == review.sop_id, Review.state == "done",
+                                            Review.id != review.id)
+    return session.scalar(query.order_by(Review.decided_at.desc()).limit(1))
 
 
 def attach_flow_run(session: Session, review_id: int, flow_run_id: str) -> Review:
@@ -97,15 +119,26 @@ def record_outcome(
 def sop_status(session: Session, sop_id: str) -> str:
     """'active', 'needs_revision' or 'retired', from the SOP's decided reviews in the order decided.
 
-    retire makes it 'retired'; revise makes it 'needs_revision' until a review of another version (a
-    different content hash than the one revised) is decided keep; keep otherwise makes it 'active'.
+    retire makes it 'retired' for good; revise makes it 'needs_revision' until a review of another
+    version (a different content hash than the one revised) is decided keep; keep otherwise makes it 'active'.
     """
+    return _status(decided(session, sop_id))[0]
+
+
+def _status(done: list[Review]) -> tuple[str, str | None]:
+    """The status the decided reviews `done` (oldest first) leave, and the content hash sent back for revision."""
     status, revised_hash = "active", None
-    for review in _decided(session, sop_id):
+    for review in done:
         if review.outcome == "retire":
-            status, revised_hash = "retired", None
-        elif review.outcome == "revise":
+            return "retired", None
+        if review.outcome == "revise":
             status, revised_hash = "needs_revision", review.sop_hash
         elif review.sop_hash != revised_hash:  # keep of a version other than the one sent back for revision
             status, revised_hash = "active", None
-    return status
+    return status, revised_hash
+
+
+def retired(session: Session, sop_ids: Collection[str]) -> set[str]:
+    """Which of `sop_ids` a review retired (one query): they start no new runs."""
+    query = select(Review.sop_id).where(Review.sop_id.in_(sop_ids), Review.outcome == "retire")
+    return set(session.scalars(query))

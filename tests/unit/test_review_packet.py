@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
 from sopflow.leads import LeadIn
 from sopflow.loader import load_sop
@@ -14,7 +13,9 @@ from sopflow.review_packet import packet, packet_markdown, percentile
 from sopflow.settings import PROJECT_ROOT
 from sopflow.store import approvals, runs
 from sopflow.store.db import transaction
+from sopflow.store.feedback import add_feedback
 from sopflow.store.leads import add_lead
+from sopflow.store.models import Feedback
 
 QUALIFY = load_sop(PROJECT_ROOT / "sop_definitions" / "lead-qualification.yaml")
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
@@ -80,11 +81,6 @@ def seed(url: str) -> None:
             record(session, run_id, "mark_qualified" if i <= 6 else "disqualify", "update_lead", answered, 1)
 
 
-@pytest.fixture
-def no_feedback_module(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sopflow.store.feedback", None)  # importing it raises ImportError
-
-
 def test_percentiles_are_nearest_rank():
     assert percentile([], 50) is None
     assert percentile([7.0], 90) == 7.0
@@ -92,7 +88,7 @@ def test_percentiles_are_nearest_rank():
     assert [percentile(list(range(10, 0, -1)), p) for p in (50, 90, 100)] == [5, 9, 10]
 
 
-def test_packet_figures_from_a_known_history(store_url, no_feedback_module):
+def test_packet_figures_from_a_known_history(store_url):
     seed(store_url)
     with transaction(store_url) as session:
         figures = packet(session, QUALIFY, T0)
@@ -101,7 +97,7 @@ def test_packet_figures_from_a_known_history(store_url, no_feedback_module):
                                     "deadline": "2027-03-31"}
     assert figures["progress"] == {
         "runs": 10, "started": 10, "completed": 7, "rejected": 2, "failed": 0, "waiting": 1, "running": 0,
-        "pending": 0, "rejected_at": {"manager_approval": 2}, "failed_at": {},
+        "pending": 0, "cancelled": 0, "rejected_at": {"manager_approval": 2}, "failed_at": {},
         "outcomes": {"completed": 7, "rejected at manager_approval": 2},
         "lead_statuses": {"disqualified": 2, "new": 1, "nurture": 3, "qualified": 4},
     }
@@ -138,7 +134,7 @@ def test_packet_figures_from_a_known_history(store_url, no_feedback_module):
     assert figures["feedback"] == []
 
 
-def test_since_none_counts_every_run(store_url, no_feedback_module):
+def test_since_none_counts_every_run(store_url):
     seed(store_url)
     with transaction(store_url) as session:
         progress = packet(session, QUALIFY, None)["progress"]
@@ -146,7 +142,7 @@ def test_since_none_counts_every_run(store_url, no_feedback_module):
     assert progress["lead_statuses"]["new"] == 2
 
 
-def test_automation_needs_enough_answers_and_ninety_percent_plain(store_url, no_feedback_module):
+def test_automation_needs_enough_answers_and_ninety_percent_plain(store_url):
     with transaction(store_url) as session:
         for i in range(10):
             run_id = new_run(session, i, T0, "completed", "completed", "qualified")
@@ -160,22 +156,22 @@ def test_automation_needs_enough_answers_and_ninety_percent_plain(store_url, no_
                            "share": 0.9}]
 
 
-def test_feedback_comes_from_the_feedback_module_when_it_exists(store_url, monkeypatch):
-    calls = []
-
-    def feedback_for(session, sop_id, since):
-        calls.append((sop_id, since))
-        return [{"text": "Manager approval takes | too long", "given_by": "Alex Kim"}]
-
-    monkeypatch.setitem(sys.modules, "sopflow.store.feedback", types.SimpleNamespace(feedback_for=feedback_for))
+def test_feedback_since_the_last_review_is_in_the_packet(store_url):
     with transaction(store_url) as session:
+        add_feedback(session, "lead-qualification", 1, QUALIFY.content_hash, "old news", "cli")
+        session.flush()
+        for row in session.scalars(select(Feedback)):
+            row.created_at = T0 - timedelta(days=1)
+        add_feedback(session, "lead-qualification", 1, QUALIFY.content_hash, "Manager approval takes | too long",
+                     "approval", step_id="manager_approval", given_by="Alex Kim")
+        add_feedback(session, "prospecting", 1, "0" * 64, "another SOP's", "cli")
         figures = packet(session, QUALIFY, T0)
-    assert calls == [("lead-qualification", T0)]
-    assert figures["feedback"] == [{"text": "Manager approval takes | too long", "given_by": "Alex Kim"}]
-    assert "- Manager approval takes \\| too long (Alex Kim)" in packet_markdown(figures)
+    assert [(f["text"], f["step_id"], f["given_by"], f["version"], f["source"]) for f in figures["feedback"]] == [
+        ("Manager approval takes | too long", "manager_approval", "Alex Kim", 1, "approval")]
+    assert "- Manager approval takes \\| too long (Alex Kim, manager_approval, v1)" in packet_markdown(figures)
 
 
-def test_markdown_shows_the_key_figures(store_url, no_feedback_module):
+def test_markdown_shows_the_key_figures(store_url):
     seed(store_url)
     with transaction(store_url) as session:
         text = packet_markdown(packet(session, QUALIFY, T0))

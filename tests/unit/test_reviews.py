@@ -30,11 +30,11 @@ def claim(url: str, sops: dict[str, LoadedSop], today: date = TODAY) -> list[tup
         return [(r.sop_id, r.due_on) for r in reviews.claim_due_reviews(session, sops, today)]
 
 
-def decide(url: str, sop: LoadedSop, outcome: str, day: date) -> int:
-    """Claim the SOP's due review on `day` and decide it then."""
+def decide(url: str | None, sop: LoadedSop, outcome: str, day: date, notes: str | None = None) -> int:
+    """Claim the SOP's due review on `day` and decide it then, as Dana Reyes (the seed SOPs' ops)."""
     with transaction(url) as session:
         (review,) = reviews.claim_due_reviews(session, {sop.sop.id: sop}, day)
-        reviews.record_outcome(session, review.id, outcome, "Dana Reyes", None, at=at(day))
+        reviews.record_outcome(session, review.id, outcome, "Dana Reyes", notes, at=at(day))
         return review.id
 
 
@@ -110,3 +110,34 @@ def test_status_follows_the_decisions(store_url):
     decide(store_url, newer(QUALIFY), "retire", TODAY)
     assert status(store_url) == "retired"
     assert status(store_url, "prospecting") == "active"  # another SOP's reviews are its own
+
+
+def test_a_retired_sop_is_never_due_again(store_url):
+    decide(store_url, QUALIFY, "retire", TODAY - timedelta(weeks=30))
+    with transaction(store_url) as session:
+        assert reviews.next_due(session, QUALIFY, TODAY) is None
+        assert reviews.retired(session, ["lead-qualification", "prospecting"]) == {"lead-qualification"}
+    assert claim(store_url, {"lead-qualification": QUALIFY}, TODAY + timedelta(weeks=100)) == []
+
+
+def test_a_revised_sop_is_due_at_once_when_its_file_changes(store_url):
+    decide(store_url, QUALIFY, "revise", TODAY - timedelta(days=3))
+    with transaction(store_url) as session:
+        assert reviews.next_due(session, QUALIFY, TODAY) == TODAY - timedelta(days=3) + timedelta(weeks=12)
+        assert reviews.next_due(session, newer(QUALIFY), TODAY) == TODAY  # the revision waits for its review
+    assert claim(store_url, {"lead-qualification": newer(QUALIFY)}) == [("lead-qualification", TODAY)]
+
+
+def test_reviews_without_a_run_and_the_previous_decision(store_url):
+    first = decide(store_url, QUALIFY, "keep", TODAY - timedelta(weeks=12))
+    claim(store_url, SOPS)
+    with transaction(store_url) as session:
+        waiting = reviews.without_run(session)
+        assert sorted(r.sop_id for r in waiting) == sorted(SOPS)
+        qualify = next(r for r in waiting if r.sop_id == "lead-qualification")
+        assert reviews.previous_decision(session, qualify) == at(TODAY - timedelta(weeks=12))
+        assert reviews.previous_decision(session, session.get_one(Review, first)) is None
+        reviews.attach_flow_run(session, qualify.id, "run-1")
+        reviews.attach_flow_run(session, qualify.id, "run-2")  # the first flow run stays
+        assert qualify.flow_run_id == "run-1"
+        assert "lead-qualification" not in {r.sop_id for r in reviews.without_run(session)}

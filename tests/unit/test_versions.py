@@ -205,9 +205,9 @@ def test_history_lists_versions_with_their_runs(two_versions, capsys):
     assert all(len(r["content_hash"]) == 64 and r["first_seen"] for r in rows)
     code, out, _ = cli(capsys, "history", SOP_ID)
     header, _rule, first, second = out.splitlines()
-    assert header.split() == ["Version", "Hash", "First", "seen", "(UTC)", "Runs", "On", "file"]
-    assert first.split()[0] == "v1" and first.split()[-2:] == ["1", "-"]
-    assert second.split()[0] == "v2" and second.split()[-2:] == ["0", "yes"]
+    assert header.split() == ["Version", "Hash", "First", "seen", "(UTC)", "Runs", "On", "file", "Reviews"]
+    assert first.split()[0] == "v1" and first.split()[-3:] == ["1", "-", "-"]
+    assert second.split()[0] == "v2" and second.split()[-3:] == ["0", "yes", "-"]
 
 
 def test_diff_shows_what_changed_between_versions(two_versions, capsys):
