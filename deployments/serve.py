@@ -7,30 +7,46 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.types.entrypoint import EntrypointType
 
 from flows.rescore import rescore
+from flows.review import review_sop, start_due_reviews
 from flows.sops import flows_in, plans
 from sopflow import settings
+from sopflow.store import reviews
+from sopflow.store.db import transaction
 
 
 def sop_deployments() -> list[RunnerDeployment]:
-    """A deployment for every SOP: new-lead SOPs are started per lead, scheduled ones by cron."""
+    """A deployment for every SOP, the rescoring and the reviews: new-lead SOPs are started per lead, scheduled
+    ones by cron (unless a review retired them: their running runs still resume, none starts)."""
     directory = settings.sop_dir()
     flows = flows_in(directory)
+    with transaction() as session:
+        retired = reviews.retired(session, list(plans(directory)))
     deployments = []
     for plan in plans(directory).values():
         sop = plan.sop
         deployment = flows[sop.flow_attr].to_deployment(
             name=sop.id,
             version=f"v{sop.version} ({plan.content_hash[:12]})",
-            description=f"{sop.name}. Objective: {sop.objective.statement}. Owner: {sop.owner}.",
+            description=("RETIRED by its review: no new runs start. " if sop.id in retired else "")
+            + f"{sop.name}. Objective: {sop.objective.statement}. Owner: {sop.owner}.",
             tags=["sopflow", f"owner-role:{sop.review.owner}"],
             entrypoint_type=EntrypointType.MODULE_PATH,
-            **({"cron": sop.trigger.cron} if sop.trigger.cron else {}),
+            **({"cron": sop.trigger.cron} if sop.trigger.cron and sop.id not in retired else {}),
         )
         deployments.append(deployment)
     deployments.append(rescore.to_deployment(
         name="daily", cron="0 5 * * *", tags=["sopflow"], entrypoint_type=EntrypointType.MODULE_PATH,
         description="Rescores every open lead with the lead's scoring model (the score step marked "
         "scores_lead); old engagement decays.",
+    ))
+    deployments.append(start_due_reviews.to_deployment(
+        name="daily", cron="0 7 * * *", tags=["sopflow", "review"], entrypoint_type=EntrypointType.MODULE_PATH,
+        description="Opens the review of every SOP due by its review cadence (or never reviewed) and starts one "
+        "review run for each.",
+    ))
+    deployments.append(review_sop.to_deployment(
+        name="review", tags=["sopflow", "review"], entrypoint_type=EntrypointType.MODULE_PATH,
+        description="One SOP's review: the packet of how it ran, then keep, revise or retire from its review owner.",
     ))
     return deployments
 

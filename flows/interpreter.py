@@ -7,7 +7,7 @@ from collections.abc import Callable
 from prefect import get_run_logger
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
-from prefect.states import Failed
+from prefect.states import Cancelled, Failed
 from sqlalchemy.orm import Session
 
 from flows.approval import await_decision
@@ -16,7 +16,7 @@ from sopflow.leads import is_lead_id
 from sopflow.logs import redact_everywhere
 from sopflow.plan import Plan
 from sopflow.schema import END
-from sopflow.store import runs, versions
+from sopflow.store import reviews, runs, versions
 from sopflow.store.db import transaction
 from sopflow.store.models import Lead
 from tasks.custom import custom
@@ -46,13 +46,17 @@ def run_plan(plan: Plan, lead_id: str, sop_text: str = "") -> dict[str, str] | S
     logger = get_run_logger()
     with transaction() as session:
         unknown = _unknown_lead(session, lead_id)
-        run = None if unknown else runs.begin_run(
+        retired = None if unknown else _retired(session, plan.sop.id, lead_id)
+        run = None if unknown or retired else runs.begin_run(
             session, plan.sop.id, lead_id, flow_run.get_id(), plan.version, plan.content_hash)
         if run is not None and sop_text:
             versions.record_version(session, plan.sop.id, plan.version, plan.content_hash, sop_text)
     if unknown:  # started by hand from the Prefect UI or CLI with a lead id the store does not hold
         logger.error(unknown)
         return Failed(message=unknown)
+    if retired:
+        logger.warning(retired)
+        return Cancelled(message=retired)
     if run is None:
         logger.warning("Another flow run already runs SOP %s for lead %s; this one does nothing.", plan.sop.id, lead_id)
         return {"outcome": "duplicate"}
@@ -76,6 +80,21 @@ def run_plan(plan: Plan, lead_id: str, sop_text: str = "") -> dict[str, str] | S
         runs.set_state(session, run.id, "completed", outcome)
     logger.info("SOP %s v%s finished for lead %s: %s", plan.sop.id, plan.version, lead_id, outcome)
     return {"sop_run_id": run.id, "outcome": outcome}
+
+
+def _retired(session: Session, sop_id: str, lead_id: str) -> str | None:
+    """Why the run must not begin: its SOP was retired by a review before it began (the run is cancelled), or None.
+
+    A run that began before the retirement goes on to its end.
+    """
+    run = runs.run_of(session, sop_id, lead_id)
+    if run is not None and run.state == "cancelled":
+        return run.outcome
+    if (run is not None and run.started_at is not None) or not reviews.retired(session, [sop_id]):
+        return None
+    reason = f"not started: {sop_id} was retired by its review; no new runs start"
+    runs.cancel_unstarted(session, sop_id, reason, lead_id)
+    return reason
 
 
 def _unknown_lead(session: Session, lead_id: str) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sopflow import settings, yamlpos
@@ -34,7 +34,8 @@ def validate_report(paths: list[Path], against_store: bool = False) -> Validatio
     """Load every SOP under `paths`; return the valid ones, every error and every warning, each sorted.
 
     `against_store` (`sopflow validate`, `sopflow up`): also refuse content changed under a version that has
-    runs, and record each text in the store. Off elsewhere: flows load SOPs inside store transactions.
+    runs, warn about SOPs a review retired or sent back for revision, and record each text in the store.
+    Off elsewhere: flows load SOPs inside store transactions.
     """
     report = Validation()
     for path in sop_files(paths):
@@ -52,9 +53,13 @@ def validate_report(paths: list[Path], against_store: bool = False) -> Validatio
         seen.setdefault(item.sop.id, item.path)
     _check_scoring_model(report)
     if against_store:
-        from sopflow.versioning import stored_version_errors  # the store's runs, when it has any; records each text
+        from sopflow.versioning import check_against_store  # the store's runs and reviews; records each text
 
-        report.errors.extend(stored_version_errors(report.loaded, report.errors))
+        errors, warnings = check_against_store(report.loaded, report.errors)
+        report.errors.extend(errors)
+        report.warnings.extend(warnings.values())
+        report.loaded = [replace(item, warnings=(*item.warnings, warnings[item.path])) if item.path in warnings
+                         else item for item in report.loaded]
     report.errors.sort()
     report.warnings.sort()
     return report

@@ -1,4 +1,5 @@
-"""SOP versions against the store: record each text loaded, and refuse new content under a version that ran."""
+"""SOP files against the store: record each text loaded, refuse new content under a version that ran, and warn
+about SOPs a review sent back for revision or retired."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sopflow import settings, yamlpos
-from sopflow.errors import SopError
+from sopflow.errors import SopError, SopWarning
 from sopflow.loader import LoadedSop, load_sop_text
 
 if TYPE_CHECKING:
@@ -30,13 +31,22 @@ def followed_by_run(session: Session, current: LoadedSop, lead_id: str, warn_uns
     pinned = versions.started_on(session, sop_id, lead_id)
     if pinned in (None, current.content_hash):
         return current
-    text = versions.text_of(session, sop_id, pinned)
-    if text is None:  # started before sopflow stored versions: the file is all there is
+    stored = stored_sop(session, sop_id, pinned, current.path)
+    if stored is None:  # started before sopflow stored versions: the file is all there is
         if warn_unstored:
             logger.warning("SOP %s's version %s, that lead %s's run started on, is not stored; the run goes on "
                            "with the file's.", sop_id, pinned[:12], lead_id)
         return current
-    return _stored(text, current.path)
+    return stored
+
+
+def stored_sop(session: Session, sop_id: str, content_hash: str, path: Path) -> LoadedSop | None:
+    """The stored text of `sop_id` with this content hash, loaded and checked again as if it were at `path`;
+    None when it is not stored."""
+    from sopflow.store import versions
+
+    text = versions.text_of(session, sop_id, content_hash)
+    return None if text is None else _stored(text, path)
 
 
 @lru_cache(maxsize=32)
@@ -80,15 +90,39 @@ def record_loaded(session: Session, loaded: Sequence[LoadedSop]) -> None:
             versions.record_version(session, item.sop.id, item.sop.version, item.content_hash, item.text)
 
 
-def stored_version_errors(loaded: Sequence[LoadedSop], errors: Sequence[SopError]) -> list[SopError]:
+def review_warnings(session: Session, loaded: Sequence[LoadedSop]) -> dict[Path, SopWarning]:
+    """A warning at the `review` line of each SOP a review retired or sent back for revision, by file."""
+    from sopflow.store import reviews
+
+    found = {}
+    for item in loaded:
+        status = reviews.sop_status(session, item.sop.id)
+        if status == "active":
+            continue
+        last = reviews.decided(session, item.sop.id)[-1]
+        by = f"the review of {last.decided_at:%Y-%m-%d} by {last.reviewer} (see `sopflow history {item.sop.id}`)"
+        if status == "retired":
+            reason = f"{by} retired this SOP: no new runs start; remove the file"
+        elif last.sop_hash == item.content_hash:
+            reason = f"{by} sent this version back for revision; change it and raise its version"
+        else:
+            reason = f"{by} sent v{last.sop_version} back for revision; this version is reviewed at the next daily review run"
+        found[item.path] = SopWarning(item.path, yamlpos.line_of(item.lines, ("review",)), "review", reason)
+    return found
+
+
+def check_against_store(
+    loaded: Sequence[LoadedSop], errors: Sequence[SopError]
+) -> tuple[list[SopError], dict[Path, SopWarning]]:
     """Check `loaded` against the configured store and record the ones without errors; nothing without a store.
 
-    Validation never creates a store: with no SQLite file yet there are no runs to check against, and a
-    database that cannot be reached is skipped (the SOPs are still checked on their own).
+    Returns the version errors, and the review warnings by file. Validation never creates a store: with
+    no SQLite file yet there are no runs to check against, and a database that cannot be reached is
+    skipped (the SOPs are still checked on their own).
     """
     url = settings.database_url()
     if not loaded or not store_exists(url):
-        return []
+        return [], {}
     from sqlalchemy.exc import OperationalError
 
     from sopflow.store.db import transaction
@@ -98,6 +132,7 @@ def stored_version_errors(loaded: Sequence[LoadedSop], errors: Sequence[SopError
             found = version_errors(session, loaded)
             failed = {error.file for error in [*errors, *found]}
             record_loaded(session, [item for item in loaded if item.path not in failed])
+            warnings = review_warnings(session, loaded)
     except OperationalError:
-        return []
-    return found
+        return [], {}
+    return found, warnings

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sopflow.catalog import sops_started_by
 from sopflow.schema import UpdateLeadStep
 from sopflow.services.starting import UNREACHABLE, start_claimed
-from sopflow.store import runs
+from sopflow.store import reviews, runs
 from sopflow.store.leads import get_lead
 from tasks.records import Result, StepCall, once
 
@@ -24,8 +24,10 @@ def _update(session: Session, call: StepCall, context: dict[str, Any]) -> Result
     if step.status and step.status != lead.status:
         lead.status = changes["status"] = step.status
         # Claimed in this transaction, so the status change and the runs it starts commit together.
+        started = sops_started_by("lead_status", step.status)
+        retired = reviews.retired(session, started)  # a retired SOP starts no new runs
         changes["starts"] = [runs.ensure_run(session, sop_id, lead.id).sop_id
-                             for sop_id in sops_started_by("lead_status", step.status)]
+                             for sop_id in started if sop_id not in retired]
     if step.assign_to:
         lead.owner = changes["owner"] = call.plan.sop.roles[step.assign_to][0]
     if step.fields:

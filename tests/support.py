@@ -109,6 +109,13 @@ def flow_state(up, flow_run_id: str) -> str:
         return api.get(f"/flow_runs/{flow_run_id}").json()["state"]["type"]
 
 
+def form_description(up, flow_run_id: str, pause_key: str) -> str:
+    """What the UI's resume form shows above the fields, once the run has suspended."""
+    url = f"/flow_runs/{flow_run_id}/input/suspended-{pause_key}-description"
+    with up.api() as api:
+        return wait_for(lambda: (r := api.get(url)).status_code == 200 and r.json(), "the form's description")
+
+
 def finished(up, lead_id: str, sop: str = "lead-qualification") -> SopRun:
     return wait_for(lambda: (r := sop_run(up, lead_id, sop)) is not None and r.state == "completed" and r,
                     f"the {sop} run to complete")

@@ -43,7 +43,7 @@ def start_claimed(
     """
     with transaction() as session:
         query = select(SopRun.id, SopRun.sop_id, SopRun.lead_id, SopRun.flow_run_id).order_by(SopRun.created_at)
-        query = query.where(SopRun.lead_id == lead_id) if lead_id else query.where(SopRun.flow_run_id.is_(None))
+        query = query.where(SopRun.lead_id == lead_id) if lead_id else query.where(SopRun.flow_run_id.is_(None), SopRun.state == "pending")
         if sop_ids is not None:
             query = query.where(SopRun.sop_id.in_(sop_ids))
         claimed = session.execute(query.limit(limit)).all()

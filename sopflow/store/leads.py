@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sopflow.leads import LeadIn
+from sopflow.store import reviews
 from sopflow.store.db import transaction
 from sopflow.store.models import Lead, SopRun, new_id, utcnow
 
@@ -35,13 +36,16 @@ class Admitted:
 
 
 def admit_leads(session: Session, leads: Sequence[LeadIn], sop_ids: Sequence[str]) -> list[Admitted]:
-    """Store each lead unless its email is known, and claim a run of every SOP in `sop_ids` for it.
+    """Store each lead unless its email is known, and claim a run of every SOP in `sop_ids` a review did not retire.
 
     One answer per submitted lead, in order; a repeated email is `created` only where it first
     appears. Set-based (a few statements, whatever the number of leads), so the intake can write
     a burst in one transaction. Raises IntegrityError when another writer stored one of these
     leads or runs meanwhile: roll back and call again (`store_leads` does).
     """
+    if sop_ids:  # a review may have retired one since the caller looked: it starts no new runs
+        retired = reviews.retired(session, sop_ids)
+        sop_ids = [sop_id for sop_id in sop_ids if sop_id not in retired]
     emails = list(dict.fromkeys(lead.email for lead in leads))
     lead_ids = dict(session.execute(select(Lead.email, Lead.id).where(Lead.email.in_(emails))).tuples().all())
     now, new_rows = utcnow(), []

@@ -21,7 +21,8 @@ OUTCOMES = ("keep", "revise", "retire")
 STATUSES = ("active", "needs_revision", "retired")
 
 
-def _open_review(session: Session, sop_id: str) -> Review | None:
+def open_review(session: Session, sop_id: str) -> Review | None:
+    """The SOP's review waiting for a decision, or None."""
     query = select(Review).where(Review.sop_id == sop_id, Review.state == "open").order_by(Review.due_on)
     return session.scalars(query).first()
 
@@ -43,9 +44,9 @@ def next_due(session: Session, sop: LoadedSop, today: date | None = None) -> dat
     hash), `today`; else the last decision's day (UTC) plus `review.every`; else (never reviewed)
     `today` (default: today in UTC).
     """
-    open_review = _open_review(session, sop.sop.id)
-    if open_review is not None:
-        return open_review.due_on
+    waiting = open_review(session, sop.sop.id)
+    if waiting is not None:
+        return waiting.due_on
     done = decided(session, sop.sop.id)
     if not done:
         return today or _utc_today()
@@ -68,7 +69,7 @@ def claim_due_reviews(session: Session, sops: Mapping[str, LoadedSop], today: da
     claimed = []
     for sop_id in sorted(sops):
         loaded = sops[sop_id]
-        if _open_review(session, sop_id) is not None:
+        if open_review(session, sop_id) is not None:
             continue
         due_on = next_due(session, loaded, today)
         if due_on is None or due_on > today:

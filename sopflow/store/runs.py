@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from sopflow.store.db import get_or_create
@@ -14,10 +14,18 @@ from sopflow.store.filters import where_given
 from sopflow.store.models import SopRun, StepRecord, utcnow
 
 
+def _run_query(sop_id: str, lead_id: str) -> Select[tuple[SopRun]]:
+    return select(SopRun).where(SopRun.sop_id == sop_id, SopRun.lead_id == lead_id)
+
+
+def run_of(session: Session, sop_id: str, lead_id: str) -> SopRun | None:
+    """The run of `sop_id` for `lead_id`, or None when there is none."""
+    return session.scalar(_run_query(sop_id, lead_id))
+
+
 def ensure_run(session: Session, sop_id: str, lead_id: str) -> SopRun:
     """The run of `sop_id` for `lead_id`, created if absent (one per SOP and lead)."""
-    query = select(SopRun).where(SopRun.sop_id == sop_id, SopRun.lead_id == lead_id)
-    return get_or_create(session, query, lambda: SopRun(sop_id=sop_id, lead_id=lead_id))
+    return get_or_create(session, _run_query(sop_id, lead_id), lambda: SopRun(sop_id=sop_id, lead_id=lead_id))
 
 
 def begin_run(
@@ -66,9 +74,22 @@ def step_results(session: Session, run_id: str) -> dict[str, dict[str, Any]]:
 
 
 def unstarted(session: Session, sop_ids: Collection[str]) -> int:
-    """How many claimed runs of these SOPs have no flow run yet."""
-    query = select(func.count()).where(SopRun.flow_run_id.is_(None), SopRun.sop_id.in_(sop_ids))
+    """How many claimed runs of these SOPs wait for a flow run (cancelled ones never get one)."""
+    query = select(func.count()).where(SopRun.flow_run_id.is_(None), SopRun.sop_id.in_(sop_ids),
+                                       SopRun.state == "pending")
     return session.scalar(query) or 0
+
+
+def cancel_unstarted(session: Session, sop_id: str, reason: str, lead_id: str | None = None) -> int:
+    """Cancel the SOP's runs that have not begun (its lead's only, when given), with `reason`; return how many.
+
+    A flow run already created for one of them ends at once when it starts (flows.interpreter).
+    """
+    query = update(SopRun).where(SopRun.sop_id == sop_id, SopRun.state == "pending", SopRun.started_at.is_(None))
+    if lead_id:
+        query = query.where(SopRun.lead_id == lead_id)
+    result = session.execute(query.values(state="cancelled", outcome=reason, ended_at=utcnow()))
+    return result.rowcount  # type: ignore[attr-defined]
 
 
 def runs_query(

@@ -11,16 +11,10 @@ from sqlalchemy import func, select
 
 from sopflow.cli.approvals import OFF_ROSTER
 from sopflow.store.models import Approval, Lead, OutboxEmail
-from tests.support import cli_json, add_lead, answer, finished, flow_state, sop_run, step_records, waiting_ask, wait_for
+from tests.support import (add_lead, answer, cli_json, finished, flow_state, form_description, sop_run, step_records,
+                           wait_for, waiting_ask)
 
 pytestmark = pytest.mark.server
-
-
-def form_description(up, flow_run_id: str, pause_key: str) -> str:
-    """What the UI's resume form shows above the fields, once the run has suspended."""
-    url = f"/flow_runs/{flow_run_id}/input/suspended-{pause_key}-description"
-    with up.api() as api:
-        return wait_for(lambda: (r := api.get(url)).status_code == 200 and r.json(), "the form's description")
 
 
 def test_approved_lead_is_qualified_and_followed_up(sopflow_up):

@@ -48,7 +48,7 @@ def test_sops_lists_every_sop_with_its_review_and_runs_by_state(sop_dir, capsys)
     assert list(rows) == sorted(sops)
     assert set(rows["lead-qualification"]) == {
         "sop", "name", "version", "content_hash", "trigger", "owner", "review_owner", "next_review", "review_status",
-        "pending", "waiting", "running", "completed", "failed", "cancelled"}
+        "review_run_id", "pending", "waiting", "running", "completed", "failed", "cancelled"}
     qualify = rows["lead-qualification"]
     assert [qualify[key] for key in ("name", "version", "content_hash", "owner", "review_owner")] == [
         "Lead qualification and needs assessment", 1, sops["lead-qualification"].content_hash,
