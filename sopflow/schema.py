@@ -49,8 +49,10 @@ class Objective(Strict):
 class Review(Strict):
     """How often the SOP is reviewed, and which role owns the review."""
 
-    every: Duration = Field(description="How often the SOP is reviewed: a duration like 4w or 12w.")
-    owner: RoleName = Field(description="The role (a key of `roles`) that owns the review.")
+    every: Duration = Field(description=(
+        "How often the SOP is reviewed: a duration like 4w or 12w, counted from the last review's decision."))
+    owner: RoleName = Field(description=(
+        "The role (a key of `roles`) whose people decide the review: keep, revise or retire."))
 
 
 class Trigger(Strict):

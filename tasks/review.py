@@ -52,7 +52,7 @@ def _decision(review: Review) -> dict[str, Any]:
             "reviewer": review.reviewer, "decided_at": review.decided_at.isoformat() if review.decided_at else None}
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="review packet")
 def open_review(review_id: int, sop_id: str) -> dict[str, Any]:
     """The open review's packet (its figures frozen the first time) and who may answer; its decision when decided.
 
@@ -81,9 +81,8 @@ def open_review(review_id: int, sop_id: str) -> dict[str, Any]:
 
 def review_description(opened: dict[str, Any], refusals: list[str]) -> str:
     """The resume form's Markdown: who may answer, what each outcome does, earlier refusals, then the packet."""
-    lines = [f"### Review {opened['sop_id']} v{opened['version']} (due {opened['due_on']})", "",
-             f"**Who may answer ({opened['role']}):** {', '.join(opened['roster'])}", "",
-             f"**Outcomes.** {OUTCOME_HELP}."]
+    lines = [f"**Due:** {opened['due_on']} · **Who may answer ({opened['role']}):** {', '.join(opened['roster'])}",
+             "", f"**Outcomes.** {OUTCOME_HELP}."]
     lines += [f"\n> Previous answer not accepted: {reason}" for reason in refusals]
     return "\n".join([*lines, "", opened["packet"]])
 
@@ -105,7 +104,7 @@ def notes_problem(outcome: str, notes: str) -> str | None:
     return None
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="decision")
 def decide(review_id: int, form: ReviewForm) -> dict[str, Any]:
     """Record the outcome when the reviewer is on the roster and the notes fit, else say why (the flow asks again).
 
