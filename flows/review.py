@@ -9,14 +9,14 @@ from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
 from prefect.deployments import run_deployment
 from prefect.flow_runs import suspend_flow_run
-from prefect.states import Failed
+from prefect.states import Completed, Failed
 
 from sopflow.catalog import load_all
 from sopflow.logs import redact_everywhere
 from sopflow.store import reviews
 from sopflow.store.db import transaction
 from sopflow.versioning import record_loaded
-from tasks.review import ReviewForm, decide, open_review, review_description
+from tasks.review import ReviewForm, decide, decision_words, open_review, review_description
 
 REVIEW_DEPLOYMENT = "sopflow-review/review"
 
@@ -47,7 +47,7 @@ def start_due_reviews() -> dict[str, Any]:
 
 
 @flow(name="sopflow-review", flow_run_name="{sop_id}-review-{review_id}", persist_result=False)
-def review_sop(review_id: int, sop_id: str) -> dict[str, Any] | State:
+def review_sop(review_id: int, sop_id: str) -> State:
     """Show the SOP's review packet to its review owner and wait for keep, revise or retire from the roster."""
     redact_everywhere()
     opened = open_review(review_id, sop_id)
@@ -60,6 +60,6 @@ def review_sop(review_id: int, sop_id: str) -> dict[str, Any] | State:
         response = suspend_flow_run(wait_for_input=form, key=f"review-{len(refusals)}")
         decided = decide(review_id, response)
         if decided["status"] != "refused":
-            return decided
+            return Completed(message=decision_words(decided), data=decided)
         refusals.append(decided["reason"])
-    return opened
+    return Completed(message=decision_words(opened), data=opened)  # decided before this run re-executed

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from sopflow.forms import shown
 from sopflow.loader import LoadedSop
 from sopflow.store.feedback import feedback_for
 from sopflow.store.models import Approval, Lead, SopRun, StepRecord
@@ -195,12 +196,12 @@ def _feedback_text(item: Mapping[str, Any]) -> str:
 def packet_markdown(packet: Mapping[str, Any]) -> str:
     """`packet` as a Markdown review packet (tables), for a Prefect artifact or a resume form's description."""
     sop, objective, progress = packet["sop"], packet["objective"], packet["progress"]
-    lines = [f"# Review of {sop['name']} ({sop['id']}, version {sop['version']})", ""]
+    lines = [f"## Review of {sop['name']} ({sop['id']}, version {sop['version']})", ""]
     lines += [f"Runs created since {packet['since']}." if packet["since"] else "All runs so far.", ""]
-    lines += ["## Objective", ""] + _table(["Statement", "Metric", "Baseline", "Target", "Deadline"], [[
-        objective["statement"], objective["metric"], objective["baseline"], objective["target"],
+    lines += ["### Objective", ""] + _table(["Statement", "Metric", "Baseline", "Target", "Deadline"], [[
+        objective["statement"], objective["metric"], shown(objective["baseline"]), shown(objective["target"]),
         objective["deadline"]]])
-    lines += ["## Progress", ""] + _table(
+    lines += ["### Progress", ""] + _table(
         ["Runs", "Started", "Completed", "Rejected", "Failed", "Waiting", "Running", "Pending"],
         [[progress[k] for k in ("runs", "started", "completed", "rejected", "failed", "waiting", "running",
                                 "pending")]])
@@ -210,15 +211,15 @@ def packet_markdown(packet: Mapping[str, Any]) -> str:
         lines += ["Failed at:", ""] + _table(["Step", "Runs"], list(progress["failed_at"].items()))
     if progress["lead_statuses"]:
         lines += ["Leads by status:", ""] + _table(["Status", "Leads"], list(progress["lead_statuses"].items()))
-    lines += ["## Steps", ""] + _table(
+    lines += ["### Steps", ""] + _table(
         ["Step", "Kind", "Done", "Skipped", "Median", "p90", "Median wait", "p90 wait"],
         [[s["step_id"], s["kind"], s["count"], s["skipped"], human(s["median_seconds"]), human(s["p90_seconds"]),
           human(s["wait_median_seconds"]), human(s["wait_p90_seconds"])] for s in packet["steps"]])
     lines += ["Durations are nearest-rank percentiles; an approval's wait runs from ask to answer.", ""]
-    lines += ["## Where runs wait longest", ""]
+    lines += ["### Where runs wait longest", ""]
     lines += [f"{i}. {w['step_id']}: median {human(w['median_seconds'])}"
               for i, w in enumerate(packet["waits_longest"], 1)] or ["No step has finished yet."]
-    lines += ["", "## Automation candidates", ""]
+    lines += ["", "### Automation candidates", ""]
     if packet["automation_candidates"]:
         lines += _table(["Step", "Accepted answers", "Approved without notes", "Share"], [
             [c["step_id"], c["accepted"], c["approved_without_notes"], f"{c['share']:.0%}"]
@@ -226,6 +227,6 @@ def packet_markdown(packet: Mapping[str, Any]) -> str:
     else:
         lines += [f"None: no approval step has {AUTOMATION_MIN_ANSWERS}+ answers, "
                   f"{AUTOMATION_SHARE:.0%} of them approved without notes.", ""]
-    lines += ["## Feedback", ""]
+    lines += ["### Feedback", ""]
     lines += [f"- {_cell(_feedback_text(item))}" for item in packet["feedback"]] or ["No feedback recorded."]
     return "\n".join(lines) + "\n"

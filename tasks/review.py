@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.input import RunInput
@@ -22,8 +21,8 @@ from sopflow.text import invisible_in
 from sopflow.versioning import stored_sop
 from tasks.approval import refusal, roster_name
 
-logger = logging.getLogger(__name__)
 MAX_NOTES = 2000
+OUTCOME_WORDS = {"keep": "kept", "revise": "sent back for revision", "retire": "retired"}
 OUTCOME_HELP = ("keep: the SOP stays as it is, next review after its cadence; revise: it needs changes, `sopflow "
                 "validate` and `sopflow up` say so until a new version is reviewed; retire: no new runs start, "
                 "running ones finish")
@@ -80,9 +79,9 @@ def open_review(review_id: int, sop_id: str) -> dict[str, Any]:
 
 
 def review_description(opened: dict[str, Any], refusals: list[str]) -> str:
-    """The resume form's Markdown: who may answer, what each outcome does, earlier refusals, then the packet."""
-    lines = [f"**Due:** {opened['due_on']} · **Who may answer ({opened['role']}):** {', '.join(opened['roster'])}",
-             "", f"**Outcomes.** {OUTCOME_HELP}."]
+    """The resume form's Markdown: due date and who may answer, earlier refusals, then the packet (the outcome
+    field says what each outcome does)."""
+    lines = [f"**Due:** {opened['due_on']} · **Who may answer ({opened['role']}):** {', '.join(opened['roster'])}"]
     lines += [f"\n> Previous answer not accepted: {reason}" for reason in refusals]
     return "\n".join([*lines, "", opened["packet"]])
 
@@ -117,7 +116,7 @@ def decide(review_id: int, form: ReviewForm) -> dict[str, Any]:
         loaded = reviewed_sop(session, review)
         problem = reviewer_problem(loaded, form.reviewer) or notes_problem(form.outcome, form.notes)
         if problem:
-            logger.warning("Review %s of %s: answer not accepted: %s", review_id, review.sop_id, problem)
+            get_run_logger().warning("Answer not accepted, asking again: %s", problem)
             return {"status": "refused", "reason": problem}
         name = roster_name(loaded.sop.roles[loaded.sop.review.owner], form.reviewer)
         assert name is not None  # reviewer_problem refuses anyone off the roster
@@ -129,6 +128,13 @@ def decide(review_id: int, form: ReviewForm) -> dict[str, Any]:
                 f"{review.decided_at:%Y-%m-%d}")
         due = reviews.next_due(session, loaded)
         decided["next_due"] = due.isoformat() if due else None
-    logger.info("Review %s of %s v%s decided: %s by %s.", review_id, review.sop_id, review.sop_version,
-                form.outcome, decided["reviewer"])
+    get_run_logger().info("%s", decision_words(decided))
     return decided
+
+
+def decision_words(decided: dict[str, Any]) -> str:
+    """The decision in one sentence, for the run's state message and log."""
+    words = OUTCOME_WORDS[decided["outcome"]]
+    after = f"; next review due {decided['next_due']}" if decided.get("next_due") else ""
+    cancelled = f"; {decided['cancelled']} run(s) not begun cancelled" if decided.get("cancelled") else ""
+    return f"{decided['sop_id']} v{decided['version']} {words} by {decided['reviewer']}{after}{cancelled}"

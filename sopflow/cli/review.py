@@ -12,7 +12,6 @@ from sopflow.cli.catalog import sop_on_file
 from sopflow.cli.output import choices, fail, say
 
 Outcome = choices("Outcome", ["keep", "revise", "retire"])
-DONE = {"keep": "kept", "revise": "sent back for revision", "retire": "retired"}
 
 
 @app.command()
@@ -26,7 +25,7 @@ def review(
     """Decide an SOP's open review: keep, revise or retire. Checked before anything is sent (exit 3 off the roster)."""
     from sopflow.store import reviews
     from sopflow.store.db import transaction
-    from tasks.review import notes_problem, reviewed_sop, reviewer_problem
+    from tasks.review import OUTCOME_WORDS, notes_problem, reviewed_sop, reviewer_problem
 
     current = sop_on_file("review", sop_id)
     with transaction() as session:
@@ -41,4 +40,4 @@ def review(
     if problem := notes_problem(outcome.value, notes):
         fail("review", f"--notes: {problem}; nothing was sent", code=2)
     send_answer(run_id, {"outcome": outcome.value, "reviewer": reviewer, "notes": notes})
-    say(f"{sop_id} v{version} {DONE[outcome.value]} by {reviewer.strip()}; review run {run_id} records it")
+    say(f"{sop_id} v{version} {OUTCOME_WORDS[outcome.value]} by {reviewer.strip()}; review run {run_id} records it")
