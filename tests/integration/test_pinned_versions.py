@@ -9,8 +9,8 @@ import pytest
 from sopflow.cli.approvals import send_answer
 from sopflow.loader import content_hash
 from sopflow.store import versions
-from tests.support import (add_lead, answer, environment, finished, flow_state, sopflow, step_records, waiting_ask,
-                           wait_for)
+from tests.support import (add_lead, answer, environment, finished, flow_state, run_cli, sopflow, step_records,
+                           wait_for, waiting_ask)
 
 pytestmark = pytest.mark.server
 
@@ -49,6 +49,8 @@ def test_a_run_resumed_after_the_sop_changed_finishes_on_its_own_version(sopflow
         answer(sopflow_up, lead["id"], "rep_qualification", "Alex Kim")
         answer_as_the_ui_does(sopflow_up, lead["id"], "manager_approval", "Maria Lopez")  # only version 1 asks
         run = finished(sopflow_up, lead["id"])
+        path.write_text(original.replace("sales manager reviews", "sales manager checks"))  # version 1, new words
+        refused = run_cli(sopflow_up.env, "validate", check=False)
     finally:
         path.write_text(original)  # the other tests share this SOP directory
 
@@ -58,5 +60,7 @@ def test_a_run_resumed_after_the_sop_changed_finishes_on_its_own_version(sopflow
     with sopflow_up.store() as session:
         stored = {(v.version, v.content_hash) for v in versions.versions_of(session, "lead-qualification")}
     assert {(1, content_hash(original)), (2, content_hash(version_2(original)))} <= stored
+    assert refused.returncode == 1
+    assert f"{path}:7: version: version 1 already has runs with other content; raise version to 3" in refused.stderr
     diff = sopflow(sopflow_up.env, "diff", "lead-qualification", "1", "2")
     assert "-  - id: manager_approval" in diff and "+  - id: send_follow_up" in diff
