@@ -16,8 +16,9 @@ from sopflow.conditions import ConditionError, parse_condition
 from sopflow.errors import SopError, SopWarning, unknown
 from sopflow.suggest import close_match, did_you_mean
 from sopflow.leads import LEAD_CONTEXT_KEYS
-from sopflow.schema import (END, LEAD_FIELDS, ApprovalStep, EmailStep, LeadStatus, Review, Sop, Step, TaskStep,
-                            UpdateLeadStep, WebhookStep)
+from sopflow.schema import (END, LEAD_FIELDS, MEASURE_KINDS, PERCENT_KINDS, ApprovalStep, Conversion, EmailStep,
+                            InputAverage, LeadStatus, Measure, MedianTimeToStep, Objective, Review, SlaAdherence, Sop,
+                            Step, TaskStep, UpdateLeadStep, WebhookStep)
 from sopflow.templates import check_template, printed_without_fallback, variables_used
 
 Problem = tuple[yamlpos.Path_, str]
@@ -40,6 +41,8 @@ NULLABLE_LEAD_KEYS = frozenset({"name", "company", "title", "employees", "indust
                                 "grade", "first_name", "stage"})
 TEMPLATE_ROOTS = {"lead", "steps", "sop"}
 SOP_KEYS = {"id", "name", "version"}
+MEASURE_AT: yamlpos.Path_ = ("objective", "measure")
+NUMERIC_INPUTS = ("number", "integer")
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,15 @@ class Draft:
     steps: tuple[Step | None, ...]  # each step of the file, None where it is invalid
     ids: tuple[str | None, ...]  # each step's id when it is a valid id, even in an invalid step
     partial: frozenset[int] = frozenset()  # steps that parsed only without some of their fields
+    objective: Objective | None = None
+    measure: Measure | None = None  # the objective's measure, when it passed the schema on its own
+    unmeasured: bool = False  # the objective names no measure: its KPI cannot be computed
 
     @classmethod
     def of(cls, sop: Sop) -> Draft:
-        return cls(sop.roles, sop.review, tuple(sop.steps), tuple(step.id for step in sop.steps))
+        measure = sop.objective.measure
+        return cls(sop.roles, sop.review, tuple(sop.steps), tuple(step.id for step in sop.steps),
+                   objective=sop.objective, measure=measure, unmeasured=measure is None)
 
     @property
     def whole(self) -> bool:
@@ -65,9 +73,9 @@ def check(draft: Draft, path: Path, lines: dict[yamlpos.Path_, int]) -> tuple[li
     """Every problem in `draft` (of file `path`) and every warning, each located at its file line, each once."""
     template_dir = path.parent / "templates"
     errors = {SopError(path, yamlpos.line_of(lines, at), yamlpos.dotted(at), reason): None
-              for at, reason in _problems(draft, template_dir)}
+              for at, reason in (*_problems(draft, template_dir), *_measure_problems(draft))}
     warnings = {SopWarning(path, yamlpos.line_of(lines, at), yamlpos.dotted(at), reason): None
-                for at, reason in _template_warnings(draft, template_dir)}
+                for at, reason in (*_template_warnings(draft, template_dir), *_measure_warnings(draft))}
     return list(errors), list(warnings)
 
 
@@ -226,6 +234,64 @@ def _template_warnings(draft: Draft, template_dir: Path) -> Iterator[Problem]:
                 yield ("steps", index, "template"), (
                     f"template {step.template} prints {shown!r}, which is empty for some leads; say what to print "
                     f'instead, e.g. {{{{ {shown} | default("...") }}}}')
+
+
+def _measure_problems(draft: Draft) -> Iterator[Problem]:
+    """What makes the objective's measure one sopflow cannot compute for this SOP."""
+    measure = draft.measure
+    if isinstance(measure, Conversion) and measure.from_status == measure.to_status:
+        yield MEASURE_AT + ("to_status",), (f"from_status and to_status are both {measure.to_status!r}, but a "
+                                            "conversion goes from one status to another; change one of them")
+    if measure is not None and measure.kind in PERCENT_KINDS and draft.objective is not None:
+        for name in ("baseline", "target"):
+            value = getattr(draft.objective, name)
+            if not 0 <= value <= 1:
+                yield ("objective", name), (f"{measure.kind} is a percent measure, so the {name} is a share "
+                                            f"between 0 and 1: write {value / 100:g} for {value:g}%")
+    if isinstance(measure, (MedianTimeToStep, SlaAdherence, InputAverage)):
+        yield from _measured_step_problems(draft, measure)
+
+
+def _measured_step_problems(draft: Draft, measure: MedianTimeToStep | SlaAdherence | InputAverage) -> Iterator[Problem]:
+    """The measure's step is a step of the SOP of the kind the measure reads, with what it reads."""
+    ids = [step_id for step_id in draft.ids if step_id]
+    if measure.step not in ids:
+        yield MEASURE_AT + ("step",), (f"the measure's step {measure.step!r} is not a step of this SOP"
+                                       f"{did_you_mean(measure.step, ids)}")
+        return
+    index = draft.ids.index(measure.step)
+    step = draft.steps[index]
+    if step is None or index in draft.partial or isinstance(measure, MedianTimeToStep):
+        return  # any step has a time; an invalid one's own schema error says what is wrong with it
+    if not isinstance(step, ApprovalStep):
+        approvals = [s.id for s in draft.steps if isinstance(s, ApprovalStep)]
+        yield MEASURE_AT + ("step",), (f"{measure.kind} measures an approval step, but step {step.id!r} is of kind "
+                                       f"{step.kind}; {_listed('approval steps of this SOP', approvals)}")
+    elif isinstance(measure, SlaAdherence) and step.due_within is None:
+        yield MEASURE_AT + ("step",), (f"approval step {step.id!r} has no due_within, so it has no due time to "
+                                       "measure answers against; add due_within to the step")
+    elif isinstance(measure, InputAverage):
+        numeric = [name for name, spec in step.inputs.items() if spec.type in NUMERIC_INPUTS]
+        spec = step.inputs.get(measure.input)
+        if spec is None:
+            yield MEASURE_AT + ("input",), (f"approval step {step.id!r} records no input {measure.input!r}"
+                                            f"{did_you_mean(measure.input, step.inputs)}")
+        elif spec.type not in NUMERIC_INPUTS:
+            yield MEASURE_AT + ("input",), (f"input {measure.input!r} of step {step.id!r} is {spec.type}, but "
+                                            "input_average averages a number or integer input; "
+                                            f"{_listed('its number inputs', numeric)}")
+
+
+def _listed(what: str, names: list[str]) -> str:
+    """`what: a, b`, the steps or inputs a measure may name, or `what: none`."""
+    return f"{what}: {', '.join(names) or 'none'}"
+
+
+def _measure_warnings(draft: Draft) -> Iterator[Problem]:
+    if draft.unmeasured:
+        yield ("objective",), ("the objective has no measure, so `sopflow report` cannot compute its KPI; add one "
+                               "sopflow can compute, e.g. measure: {kind: runs_completed, per: month} (kinds: "
+                               f"{', '.join(MEASURE_KINDS)})")
 
 
 def _targets(step: Step) -> Iterator[tuple[str, str]]:

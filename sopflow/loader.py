@@ -18,7 +18,7 @@ import pydantic
 from sopflow import yamlpos
 from sopflow.checks import Draft, check
 from sopflow.errors import SopError, SopInvalid
-from sopflow.schema import MAX_STEPS, STEP_KINDS, Sop, Step, StepId
+from sopflow.schema import MAX_STEPS, MEASURE_KINDS, STEP_KINDS, Measure, Sop, Step, StepId
 from sopflow.suggest import close_match
 
 SOP_SUFFIXES = (".yaml", ".yml")
@@ -96,8 +96,11 @@ def _draft(data: dict) -> Draft:
             partial.add(index)
     ids = tuple(step.id if step else _valid(StepId, raw.get("id")) if isinstance(raw, dict) else None
                 for step, raw in zip(steps, raw_steps))
+    objective = data.get("objective")
+    raw_measure = objective.get("measure") if isinstance(objective, dict) else None
     return Draft(_valid("roles", data.get("roles")), _valid("review", data.get("review")), tuple(steps), ids,
-                 frozenset(partial))
+                 frozenset(partial), _valid("objective", objective), _valid(Measure, raw_measure),
+                 isinstance(objective, dict) and raw_measure is None)
 
 
 def _step(raw: Any) -> tuple[Step | None, bool]:
@@ -203,12 +206,13 @@ def _reason(err: Any) -> str:
         return "required field is missing"
     if kind == "extra_forbidden":
         return f"unknown key {err['loc'][-1]!r}" + close_match(str(err["loc"][-1]), _all_keys())
+    what, kinds = ("measure", MEASURE_KINDS) if "measure" in err["loc"] else ("step", STEP_KINDS)
     if kind == "union_tag_invalid":
-        return f"unknown step kind {ctx.get('tag')!r}; expected one of {', '.join(STEP_KINDS)}" + close_match(
-            str(ctx.get("tag")), list(STEP_KINDS)
+        return f"unknown {what} kind {ctx.get('tag')!r}; expected one of {', '.join(kinds)}" + close_match(
+            str(ctx.get("tag")), list(kinds)
         )
     if kind == "union_tag_not_found":
-        return f"a step needs a kind: one of {', '.join(STEP_KINDS)}"
+        return f"a {what} needs a kind: one of {', '.join(kinds)}"
     if kind == "string_pattern_mismatch":
         for suffix, reason in _PATTERN_REASONS.items():
             if str(ctx.get("pattern", "")).endswith(suffix):

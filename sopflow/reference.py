@@ -37,6 +37,7 @@ objective:
   baseline: 120
   target: 144
   deadline: 2027-03-31
+  measure: {kind: leads_reaching_status, status: qualified, per: quarter}
 roles:
   rep: [Alex Kim, Priya Shah]
   manager: [Maria Lopez]
@@ -134,8 +135,17 @@ EXAMPLES: dict[str, str] = {
 }
 EXAMPLE_TASKS = "enrich_company=acme_sales.enrich:run"  # the SOPFLOW_TASKS the task example needs
 
-STEP_MODELS = {typing.get_args(model.model_fields["kind"].annotation)[0]: model
-               for model in typing.get_args(typing.get_args(schema.Step)[0])}
+
+
+def _by_kind(union: Any) -> dict[str, type[BaseModel]]:
+    """The models of a union discriminated on `kind` (Step, Measure), by kind."""
+    return {typing.get_args(model.model_fields["kind"].annotation)[0]: model
+            for model in typing.get_args(typing.get_args(union)[0])}
+
+
+STEP_MODELS = _by_kind(schema.Step)
+MEASURE_MODELS = _by_kind(schema.Measure)
+_UNION_LINKS = {schema.Step: "[step](#steps)", schema.Measure: "[measure](#measure)"}
 _SHARED = set(schema.StepBase.model_fields)
 _SCALARS = {str: "text", int: "integer", float: "number", bool: "true/false", dt.date: "date (YYYY-MM-DD)"}
 _PATTERNS = {
@@ -161,6 +171,8 @@ def reference_text() -> str:
     parts = [_INTRO, "## The SOP\n", _fields(schema.Sop), "```yaml\n" + example_sop("score") + "```\n"]
     for model in (schema.Objective, schema.Review, schema.Trigger):
         parts += [f"### {model.__name__}\n", _doc(model), _fields(model)]
+        if model is schema.Objective:
+            parts.append(_measures())
     parts += ["## Steps\n", "Every step has these fields, besides its kind's own:\n", _fields(schema.StepBase)]
     for kind, model in sorted(STEP_MODELS.items()):
         parts += [f"### {kind}\n", _doc(model) or _description(model.model_fields["kind"]) + "\n",
@@ -224,7 +236,7 @@ def _type(annotation: Any, metadata: Sequence[Any] = ()) -> str:
     if origin is Annotated:
         extra = [m for item in args[1:] for m in (item.metadata if isinstance(item, FieldInfo) else [item])]
         if any(isinstance(item, FieldInfo) and item.discriminator for item in args[1:]):
-            return "[step](#steps)"
+            return _UNION_LINKS[annotation]
         return _type(args[0], [*extra, *metadata])
     pattern = next((m.pattern for m in metadata if isinstance(m, StringConstraints) and m.pattern), None)
     if pattern:
@@ -260,6 +272,21 @@ def _limit(item: Any, noun: str) -> str | None:
     if isinstance(item, annotated_types.MaxLen):
         return f"at most {item.max_length} {plural[item.max_length != 1]}"
     return None
+
+
+def _measures() -> str:
+    """The measure kinds: how `sopflow report` computes an objective's metric, and when a KPI is on track."""
+    parts = ["### Measure\n", (
+        "`objective.measure` names how sopflow computes the metric from its store; `sopflow report` shows each "
+        "KPI's value in the current period (`per`), its trend over the last 12 periods and whether it is on track: "
+        "the value has covered at least the share of the way from `baseline` to `target` that the time from the "
+        "SOP's first run to the `deadline` has; a `target` below the `baseline` means lower is better, and past "
+        "the deadline on track means the target is met. A count in a period not yet over is held to the share of "
+        "the period gone by. Without a measure `sopflow validate` warns that the KPI cannot be computed.\n")]
+    for kind, model in sorted(MEASURE_MODELS.items()):
+        doc = " ".join((model.__doc__ or "").split())
+        parts += [f"#### {kind}\n", doc + "\n", _fields(model)]
+    return "\n".join(parts)
 
 
 def _gives(model: type[BaseModel]) -> str:
@@ -315,6 +342,11 @@ def _rules() -> str:
         "A template that prints a lead value which is empty for some leads, without `default(...)`, "
         "gets a warning (`FILE:LINE: FIELD.PATH: warning: ...`); warnings do not fail validation.",
         f"Approval input names may not be {_names(checks.RESERVED_RESULT_KEYS)}.",
+        "An objective's `measure` names a step of the SOP where its kind takes one: an approval step for "
+        "`sla_adherence` (with `due_within`) and `input_average` (a number or integer `input` of it); a "
+        "`conversion` goes between two different statuses; with a percent measure "
+        f"({_names(schema.PERCENT_KINDS)}) `baseline` and `target` are shares between 0 and 1. An objective "
+        "without a measure gets a warning.",
         "A task step's `function` is registered in `SOPFLOW_TASKS` (`name=module:function`).",
         "A webhook's `send` is `lead` or `steps.<an earlier step id>`.",
         f"Each file reports every error it can be read for, at most {loader.MAX_ERRORS}, "

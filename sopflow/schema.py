@@ -36,14 +36,95 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Per = Annotated[Literal["week", "month", "quarter"], Field(
+    description="The period each value covers: week (ISO weeks, from Monday), month or quarter.")]
+MeasureStep = Annotated[StepId, Field(description="The id of a step of this SOP.")]
+
+
+class LeadsReachingStatus(Strict):
+    """Leads whose status a step set to `status` in the period: a count of leads.
+
+    Any SOP's `update_lead` step counts when it changed the lead's status to `status`; each lead once a period.
+    """
+
+    kind: Literal["leads_reaching_status"] = Field(description="Counts leads reaching a status per period.")
+    status: LeadStatus = Field(description="The lead status counted, e.g. qualified.")
+    per: Per
+
+
+class Conversion(Strict):
+    """Of the leads that reached `from_status` in the period, the percent that reached `to_status` afterwards.
+
+    A lead counts in each period it reached `from_status` in, converted when it reached `to_status` after its first
+    reach in that period; that may be periods later, so the latest periods rise as their leads move on. Baseline
+    and target are shares: 0.3 for 30%.
+    """
+
+    kind: Literal["conversion"] = Field(description="The percent of leads moving from one status to another.")
+    from_status: LeadStatus = Field(description="The status the leads counted reached first, e.g. opportunity.")
+    to_status: LeadStatus = Field(description="The status they convert to, e.g. customer.")
+    per: Per = "month"
+
+
+class RunsCompleted(Strict):
+    """This SOP's runs that ended with outcome completed in the period: a count of runs."""
+
+    kind: Literal["runs_completed"] = Field(description="Counts this SOP's completed runs per period.")
+    per: Per
+
+
+class MedianTimeToStep(Strict):
+    """The median hours from a run's start to the end of step `step`, over runs whose step completed in the period.
+
+    The median is the nearest-rank 50th percentile: of an even count, the lower of the two middle values.
+    """
+
+    kind: Literal["median_time_to_step"] = Field(description="The median hours from a run's start to a step.")
+    step: MeasureStep
+    per: Per
+
+
+class SlaAdherence(Strict):
+    """The percent of runs whose approval step `step` was answered by its due time (its first ask's due_by).
+
+    Counts runs whose step completed in the period; the step needs `due_within`. Baseline and target are
+    shares: 0.98 for 98%.
+    """
+
+    kind: Literal["sla_adherence"] = Field(description="The percent of an approval step's answers given in time.")
+    step: MeasureStep = Field(description="The id of an approval step of this SOP that has due_within.")
+    per: Per
+
+
+class InputAverage(Strict):
+    """The average of a number an approval step records, over the step's answers in the period."""
+
+    kind: Literal["input_average"] = Field(description="The average of a number an approval step records.")
+    step: MeasureStep = Field(description="The id of an approval step of this SOP.")
+    input: StepId = Field(description="A number or integer input of that step, e.g. satisfaction.")
+    per: Per
+
+
+Measure = Annotated[
+    Union[LeadsReachingStatus, Conversion, RunsCompleted, MedianTimeToStep, SlaAdherence, InputAverage],
+    Field(discriminator="kind"),
+]
+MEASURE_KINDS = ("conversion", "input_average", "leads_reaching_status", "median_time_to_step", "runs_completed",
+                 "sla_adherence")
+PERCENT_KINDS = ("conversion", "sla_adherence")  # their baseline and target are shares between 0 and 1
+
+
 class Objective(Strict):
     """A SMART objective: what is measured, from where, to where, by when."""
 
     statement: Text = Field(description="The objective in one sentence: increase qualified leads by 20% this quarter.")
     metric: Text = Field(description="What is measured, e.g. qualified leads per quarter.")
-    baseline: float = Field(description="The metric's value today.")
-    target: float = Field(description="The value to reach by the deadline.")
+    baseline: float = Field(description="The metric's value today; a share (0.3 for 30%) with a percent measure.")
+    target: float = Field(description="The value to reach by the deadline; below the baseline when lower is better.")
     deadline: dt.date = Field(description="When the target is due (YYYY-MM-DD).")
+    measure: Measure | None = Field(default=None, description=(
+        "How sopflow computes the metric from its store, for `sopflow report`: one of the measure kinds, e.g. "
+        "{kind: leads_reaching_status, status: qualified, per: quarter}. Without it the KPI is not computed."))
 
 
 class Review(Strict):

@@ -6,7 +6,7 @@ id: minimal
 name: Minimal SOP
 version: 1
 owner: Test Owner
-objective: {statement: Qualify leads, metric: qualified leads, baseline: 1, target: 2, deadline: 2027-01-31}
+objective: {statement: Qualify leads, metric: qualified leads, baseline: 1, target: 2, deadline: 2027-01-31, measure: {kind: runs_completed, per: month}}
 roles: {rep: [Alex Kim]}
 trigger: {event: new_lead}
 review: {every: 4w, owner: rep}

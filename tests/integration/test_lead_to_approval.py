@@ -23,7 +23,7 @@ def test_approved_lead_is_qualified_and_followed_up(sopflow_up):
     answer(sopflow_up, lead["id"], "manager_approval", "maria lopez")
     run = finished(sopflow_up, lead["id"])
 
-    assert run.outcome == "completed" and run.sop_version == 1 and len(run.sop_hash) == 64
+    assert run.outcome == "completed" and run.sop_version == 2 and len(run.sop_hash) == 64
     assert wait_for(lambda: flow_state(sopflow_up, run.flow_run_id) == "COMPLETED", "Prefect to show COMPLETED")
     records = step_records(sopflow_up, run.id)
     assert list(records) == ["score_lead", "send_to_nurture", "rep_qualification", "manager_approval",

@@ -149,5 +149,5 @@ def test_keep_moves_the_due_date_and_revise_marks_the_sop(sopflow_up, reviews_op
     assert date.fromisoformat(rows["custom-task"]["next_review"]) > datetime.now(timezone.utc).date()
     assert (rows["custom-task"]["review_status"], rows["prospecting"]["review_status"]) == ("active", "needs_revision")
     warned = run_cli(sopflow_up.env, "validate").stderr
-    assert "prospecting.yaml:20: review: warning: the review of" in warned
+    assert "prospecting.yaml:21: review: warning: the review of" in warned
     assert "sent this version back for revision; change it and raise its version" in warned

@@ -46,6 +46,24 @@ CASES = [
     ("update_lead_no_change", 36, "steps.3", "needs status, assign_to or fields"),
     ("task_not_registered", 29, "steps.1.function", "add enrich_company=module:function to SOPFLOW_TASKS"),
     ("score_rule_without_matcher", 25, "steps.0.rules.0", "a rule needs a matcher"),
+    ("measure_unknown_kind", 12, "objective.measure.kind", "unknown measure kind 'conversions'; expected one of "
+     "conversion, input_average, leads_reaching_status, median_time_to_step, runs_completed, sla_adherence "
+     "(did you mean 'conversion'?)"),
+    ("measure_unknown_step", 14, "objective.measure.step",
+     "the measure's step 'review_leads' is not a step of this SOP (did you mean 'review_lead'?)"),
+    ("measure_step_not_approval", 12, "objective.measure.step", "sla_adherence measures an approval step, but step "
+     "'follow_up' is of kind email; approval steps of this SOP: review_lead"),
+    ("measure_sla_without_due_within", 12, "objective.measure.step",
+     "approval step 'review_lead' has no due_within, so it has no due time to measure answers against; "
+     "add due_within to the step"),
+    ("measure_input_not_on_step", 12, "objective.measure.input",
+     "approval step 'review_lead' records no input 'budgte' (did you mean 'budget'?)"),
+    ("measure_input_not_numeric", 12, "objective.measure.input", "input 'fit' of step 'review_lead' is text, but "
+     "input_average averages a number or integer input; its number inputs: budget"),
+    ("measure_same_statuses", 12, "objective.measure.to_status", "from_status and to_status are both 'qualified', "
+     "but a conversion goes from one status to another"),
+    ("measure_percent_target", 10, "objective.target",
+     "conversion is a percent measure, so the target is a share between 0 and 1: write 0.25 for 25%"),
 ]
 
 ERROR_LINE = re.compile(r"^(?P<file>\S+\.yaml):(?P<line>\d+): (?P<field>[\w.()]+): (?P<reason>.+)$")
@@ -147,3 +165,19 @@ def test_a_second_scoring_model_is_refused_and_none_is_a_warning(tmp_path):
     report = validate_report([tmp_path])
     assert report.errors == [] and [w.field for w in report.warnings] == ["steps.0"]
     assert "leads carry no score" in str(report.warnings[0]) and ": warning: " in str(report.warnings[0])
+
+
+def test_an_objective_without_a_measure_is_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "unmeasured.yaml"
+    path.write_text(MINIMAL.replace(", measure: {kind: runs_completed, per: month}", ""))
+    report = validate_report([path])
+    assert report.errors == [] and [item.sop.id for item in report.loaded] == ["minimal"]  # warnings never fail
+    assert [(w.line, w.field) for w in report.warnings] == [(5, "objective")]
+    assert "the objective has no measure, so `sopflow report` cannot compute its KPI" in report.warnings[0].reason
+    assert "measure: {kind: runs_completed, per: month}" in report.warnings[0].reason
+    assert list(report.loaded[0].warnings) == report.warnings
+    assert cli.main(["validate", str(path)]) == 0
+    assert f"{path}:5: objective: warning: the objective has no measure" in capsys.readouterr().err
+
+    path.write_text(MINIMAL)  # with its measure
+    assert validate_report([path]).warnings == []

@@ -169,8 +169,8 @@ def test_show_version_renders_the_stored_text(sop_dir, capsys):
     from sopflow.store.db import transaction
 
     path = SOP_DIR / "lead-qualification.yaml"
-    old = path.read_text().replace("version: 1", "version: 7").replace("prompt: Approve this qualified lead",
-                                                                      "prompt: Sign off this lead")
+    old = re.sub(r"(?m)^version: \d+$", "version: 7", path.read_text())
+    old = old.replace("prompt: Approve this qualified lead", "prompt: Sign off this lead")
     with transaction() as session:
         versions.record_version(session, "lead-qualification", 7, "old-hash", old)
     assert main(["show", "lead-qualification", "--version", "7"]) == 0

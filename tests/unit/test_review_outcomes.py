@@ -54,11 +54,11 @@ def test_validate_warns_about_a_sop_sent_back_for_revision_then_about_its_new_ve
     decide(None, load_sop(path), "revise", DAY, "the rep's checklist misses budget")
     report = validate_report([sop_dir], against_store=True)
     (warning,) = [w for w in report.warnings if w.field == "review"]
-    assert (warning.file, warning.line) == (path, 21)  # the review line of the file
+    assert (warning.file, warning.line) == (path, 22)  # the review line of the file
     assert "sent this version back for revision; change it and raise its version" in warning.reason
     assert "by Dana Reyes" in warning.reason and "2026-11-23" in warning.reason
     assert main(["validate"]) == 0
-    assert f"{path}:21: review: warning:" in capsys.readouterr().err
+    assert f"{path}:22: review: warning:" in capsys.readouterr().err
 
     path.write_text(path.read_text().replace("\nversion: 1\n", "\nversion: 2\n"))
     (warning,) = [w for w in validate_report([sop_dir], against_store=True).warnings if w.field == "review"]

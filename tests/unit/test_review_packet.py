@@ -175,7 +175,7 @@ def test_markdown_shows_the_key_figures(store_url):
     seed(store_url)
     with transaction(store_url) as session:
         text = packet_markdown(packet(session, QUALIFY, T0))
-    assert text.startswith("## Review of Lead qualification and needs assessment (lead-qualification, version 1)")
+    assert text.startswith("## Review of Lead qualification and needs assessment (lead-qualification, version 2)")
     for expected in [
         "| Increase qualified leads by 20% within the next quarter | qualified leads per quarter | 120 | 144 "
         "| 2027-03-31 |",

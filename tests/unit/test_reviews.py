@@ -53,7 +53,7 @@ def test_a_sop_never_reviewed_is_due_today(store_url):
     assert claim(store_url, SOPS) == [(sop_id, TODAY) for sop_id in sorted(SOPS)]
     with transaction(store_url) as session:
         row = session.scalars(select(Review).where(Review.sop_id == "lead-qualification")).one()
-        assert (row.state, row.outcome, row.sop_version, row.sop_hash) == ("open", None, 1, QUALIFY.content_hash)
+        assert (row.state, row.outcome, row.sop_version, row.sop_hash) == ("open", None, QUALIFY.sop.version, QUALIFY.content_hash)
 
 
 def test_an_open_review_blocks_another(store_url):

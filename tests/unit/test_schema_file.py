@@ -12,7 +12,7 @@ import yaml
 from sopflow import cli, reference, schema_file
 from sopflow.catalog import validate, validate_report
 from sopflow.loader import load_sop
-from sopflow.schema import STEP_KINDS, Sop, StepBase
+from sopflow.schema import MEASURE_KINDS, STEP_KINDS, Sop, StepBase
 from sopflow.schema_file import SCHEMA_FILE, schema_text, stale, write_all
 
 SOP_DIR = Path(__file__).resolve().parents[2] / "sop_definitions"
@@ -51,7 +51,7 @@ def test_write_all_writes_the_schema_and_the_reference(tmp_path: Path, monkeypat
 
 def test_the_reference_documents_every_field() -> None:
     text = reference.reference_text()
-    models = [Sop, StepBase, *reference.STEP_MODELS.values()]
+    models = [Sop, StepBase, *reference.STEP_MODELS.values(), *reference.MEASURE_MODELS.values()]
     for model in models:
         for name, info in model.model_fields.items():
             assert f"| `{name}` |" in text, f"{model.__name__}.{name} is not documented"
@@ -59,6 +59,10 @@ def test_the_reference_documents_every_field() -> None:
     assert sorted(reference.STEP_MODELS) == sorted(STEP_KINDS) == sorted(reference.EXAMPLES)
     for kind in STEP_KINDS:
         assert f"### {kind}\n" in text and reference.EXAMPLES[kind] in text
+    assert sorted(reference.MEASURE_MODELS) == sorted(MEASURE_KINDS)
+    for kind in MEASURE_KINDS:
+        assert f"#### {kind}\n" in text
+    assert "| `measure` | [measure](#measure) | optional |" in text
 
 
 @pytest.mark.parametrize("kind", STEP_KINDS)

@@ -3,6 +3,7 @@ that ran, and the history and diff commands. The store is real: SQLite and Postg
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import uuid
@@ -27,9 +28,11 @@ SOP_ID = "lead-qualification"
 
 @pytest.fixture
 def sop_dir(tmp_path, monkeypatch, store_url) -> Path:
-    """A copy of the seed SOPs, and the store (made, so validation checks against it) configured for sopflow."""
+    """A copy of the seed SOPs (lead-qualification at version 1), and the store (made, so validation checks against it) configured for sopflow."""
     directory = tmp_path / "sops"
     shutil.copytree(PROJECT_ROOT / "sop_definitions", directory)
+    first = sop_file(directory)  # at version 1, so the versions in these tests read as its first ones
+    first.write_text(re.sub(r"(?m)^version: \d+$", "version: 1", first.read_text(), count=1))
     monkeypatch.setenv("SOPFLOW_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SOPFLOW_DATABASE_URL", store_url)
     monkeypatch.setenv("SOPFLOW_SOP_DIR", str(directory))
