@@ -96,10 +96,11 @@ def review_warnings(session: Session, loaded: Sequence[LoadedSop]) -> dict[Path,
 
     found = {}
     for item in loaded:
-        status = reviews.sop_status(session, item.sop.id)
+        done = reviews.decided(session, item.sop.id)
+        status = reviews.status_of(done)[0]
         if status == "active":
             continue
-        last = reviews.decided(session, item.sop.id)[-1]
+        last = done[-1]
         by = f"the review of {last.decided_at:%Y-%m-%d} by {last.reviewer} (see `sopflow history {item.sop.id}`)"
         if status == "retired":
             reason = f"{by} retired this SOP: no new runs start; remove the file"

@@ -50,7 +50,7 @@ def next_due(session: Session, sop: LoadedSop, today: date | None = None) -> dat
     done = decided(session, sop.sop.id)
     if not done:
         return today or _utc_today()
-    status, revised_hash = _status(done)
+    status, revised_hash = status_of(done)
     if status == "retired":
         return None
     if status == "needs_revision" and revised_hash != sop.content_hash:
@@ -123,10 +123,10 @@ def sop_status(session: Session, sop_id: str) -> str:
     retire makes it 'retired' for good; revise makes it 'needs_revision' until a review of another
     version (a different content hash than the one revised) is decided keep; keep otherwise makes it 'active'.
     """
-    return _status(decided(session, sop_id))[0]
+    return status_of(decided(session, sop_id))[0]
 
 
-def _status(done: list[Review]) -> tuple[str, str | None]:
+def status_of(done: list[Review]) -> tuple[str, str | None]:
     """The status the decided reviews `done` (oldest first) leave, and the content hash sent back for revision."""
     status, revised_hash = "active", None
     for review in done:
