@@ -8,10 +8,23 @@ from prefect.types.entrypoint import EntrypointType
 
 from flows.rescore import rescore
 from flows.review import review_sop, start_due_reviews
+from flows.snop import snop
 from flows.sops import flows_in, plans
 from sopflow import settings
 from sopflow.store import reviews
 from sopflow.store.db import transaction
+
+# sopflow's own flows: (flow, deployment name, cron or None for started by another flow, description)
+CHORES = [
+    (rescore, "daily", "0 5 * * *", "Rescores every open lead with the lead's scoring model (the score step marked "
+     "scores_lead); old engagement decays."),
+    (start_due_reviews, "daily", "0 7 * * *", "Opens the review of every SOP due by its review cadence (or never "
+     "reviewed) and starts one review run for each."),
+    (review_sop, "review", None, "One SOP's review: the packet of how it ran, then keep, revise or retire from its "
+     "review owner."),
+    (snop, "monthly", "0 6 1 * *", "The month's S&OP plan: open opportunities' weighted demand by expected close "
+     "month against the capacity in planning/capacity.yaml, signed off by the sales and operations leaders."),
+]
 
 
 def sop_deployments() -> list[RunnerDeployment]:
@@ -34,20 +47,9 @@ def sop_deployments() -> list[RunnerDeployment]:
             **({"cron": sop.trigger.cron} if sop.trigger.cron and sop.id not in retired else {}),
         )
         deployments.append(deployment)
-    deployments.append(rescore.to_deployment(
-        name="daily", cron="0 5 * * *", tags=["sopflow"], entrypoint_type=EntrypointType.MODULE_PATH,
-        description="Rescores every open lead with the lead's scoring model (the score step marked "
-        "scores_lead); old engagement decays.",
-    ))
-    deployments.append(start_due_reviews.to_deployment(
-        name="daily", cron="0 7 * * *", tags=["sopflow", "review"], entrypoint_type=EntrypointType.MODULE_PATH,
-        description="Opens the review of every SOP due by its review cadence (or never reviewed) and starts one "
-        "review run for each.",
-    ))
-    deployments.append(review_sop.to_deployment(
-        name="review", tags=["sopflow", "review"], entrypoint_type=EntrypointType.MODULE_PATH,
-        description="One SOP's review: the packet of how it ran, then keep, revise or retire from its review owner.",
-    ))
+    for chore, name, cron, description in CHORES:
+        deployments.append(chore.to_deployment(name=name, cron=cron, description=description, tags=["sopflow"],
+                                               entrypoint_type=EntrypointType.MODULE_PATH))
     return deployments
 
 

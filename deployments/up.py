@@ -1,4 +1,5 @@
-"""`sopflow up`: a local Prefect server (unless PREFECT_API_URL is set), the intake, the dispatcher, every SOP served."""
+"""`sopflow up`: a local Prefect server (unless PREFECT_API_URL is set), the intake, the dispatcher, the
+housekeeper, every SOP served."""
 
 from __future__ import annotations
 
@@ -13,13 +14,18 @@ from typing import Any
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from sopflow import settings
+from sopflow.capacity import check_capacity
 from sopflow.catalog import load_all
+from sopflow.errors import SopInvalid
 from sopflow.logs import log_to_stderr
 
 
 def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(print, flush=True)) -> None:
     """Bring sopflow up and block until Ctrl-C; stop everything started here on the way out."""
     sops = load_all(against_store=True)  # SopInvalid before anything starts: nothing deploys while a SOP is invalid
+    planning = check_capacity([settings.sop_dir()], list(sops.values()))  # nor while the S&OP capacity file is
+    if planning:
+        raise SopInvalid(planning)
     for warning in sorted(w for loaded in sops.values() for w in loaded.warnings):
         print(warning, file=sys.stderr, flush=True)
     log_to_stderr("deployments", "sopflow")
@@ -59,6 +65,11 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
         stack.callback(dispatcher.stop)
         intake_url = stack.enter_context(intake_server(home, intake_port))
         os.environ.setdefault("SOPFLOW_PUBLIC_URL", intake_url)  # links in emails reach this intake unless set
+        from deployments.housekeeper import Housekeeper
+
+        housekeeper = Housekeeper()  # overdue approval actions, approval notices to send again
+        housekeeper.start()
+        stack.callback(housekeeper.stop)
         if settings.intake_token():
             say(f"Lead intake: POST {intake_url}/leads (bearer token from SOPFLOW_INTAKE_TOKEN); API docs at {intake_url}/docs")
         else:

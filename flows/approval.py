@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect.flow_runs import suspend_flow_run
 
+from sopflow.services.answering import pause_key
 from tasks.approval import answer, ask, form_for
 from tasks.records import Result, StepCall
 
@@ -19,7 +20,7 @@ def await_decision(call: StepCall) -> Result:
         if asked["status"] != "waiting":
             return asked
         form = form_for(call.planned.step).with_initial_data(description=asked["description"])
-        response = suspend_flow_run(wait_for_input=form, key=f"{call.step_id.replace('_', '-')}-ask-{asked['ask']}")
+        response = suspend_flow_run(wait_for_input=form, key=pause_key(call.step_id, asked["ask"]))
         answered = answer.with_options(name=call.step_id, task_run_name=f"{call.step_id} (answer)")(
             call, asked["ask_id"], response
         )

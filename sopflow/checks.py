@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Iterator, Mapping
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
 from sopflow import registry, yamlpos
 from sopflow.conditions import ConditionError, parse_condition
 from sopflow.errors import SopError, SopWarning, unknown
+from sopflow.sla import overdue_problems
 from sopflow.suggest import close_match, did_you_mean
 from sopflow.leads import LEAD_CONTEXT_KEYS
 from sopflow.schema import (END, LEAD_FIELDS, MEASURE_KINDS, PERCENT_KINDS, ApprovalStep, Conversion, EmailStep,
@@ -49,7 +51,7 @@ NUMERIC_INPUTS = ("number", "integer")
 class Draft:
     """What of an SOP passed the schema, for the whole-SOP checks: None where a part did not."""
 
-    roles: Mapping[str, list[str]] | None
+    roles: Mapping[str, list[Any]] | None  # each role's roster: names, or {name, email}
     review: Review | None
     steps: tuple[Step | None, ...]  # each step of the file, None where it is invalid
     ids: tuple[str | None, ...]  # each step's id when it is a valid id, even in an invalid step
@@ -57,12 +59,13 @@ class Draft:
     objective: Objective | None = None
     measure: Measure | None = None  # the objective's measure, when it passed the schema on its own
     unmeasured: bool = False  # the objective names no measure: its KPI cannot be computed
+    notify: Mapping[str, str] | None = None  # role -> notification block slug, when it passed the schema
 
     @classmethod
     def of(cls, sop: Sop) -> Draft:
         measure = sop.objective.measure
         return cls(sop.roles, sop.review, tuple(sop.steps), tuple(step.id for step in sop.steps),
-                   objective=sop.objective, measure=measure, unmeasured=measure is None)
+                   objective=sop.objective, measure=measure, unmeasured=measure is None, notify=sop.notify)
 
     @property
     def whole(self) -> bool:
@@ -98,6 +101,9 @@ def _problems(draft: Draft, template_dir: Path) -> Iterator[Problem]:
             first_index.setdefault(step_id, index)
     if draft.review is not None and roles is not None and draft.review.owner not in roles:
         yield ("review", "owner"), unknown("role", draft.review.owner, roles)
+    for role in sorted(draft.notify or {}):
+        if roles is not None and role not in roles:
+            yield ("notify", role), unknown("role", role, roles)
     try:
         registered_tasks = registry.registered()
     except ValueError as exc:
@@ -122,6 +128,7 @@ def _problems(draft: Draft, template_dir: Path) -> Iterator[Problem]:
         if isinstance(step, ApprovalStep):
             for name in sorted(set(step.inputs) & RESERVED_RESULT_KEYS):
                 yield at + ("inputs", name), f"input name {name!r} is reserved; choose another name"
+            yield from ((at + where, reason) for where, reason in overdue_problems(step, roles))
         if isinstance(step, EmailStep):
             reason = check_template(template_dir, step.template)
             if reason:

@@ -19,9 +19,10 @@ from typing import IO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sopflow.roster import SOPFLOW
 from sopflow.store.models import SopRun, StepRecord
 
-AUTOMATED = "sopflow"  # the resource of every step no person answered
+AUTOMATED = SOPFLOW  # the resource of every step no person answered
 EPOCH = "1970-01-01T00:00:00.000+00:00"  # the time of a value without a time of its own
 
 

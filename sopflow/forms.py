@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StringConstraints
 
 from sopflow.schema import ApprovalStep, FormInput
 from sopflow.suggest import did_you_mean
@@ -20,8 +21,11 @@ def _whole(value: float) -> float | int:
 
 
 Number = Annotated[float, AfterValidator(_whole)]  # still `type: number` in the form's JSON schema
-INPUT_TYPES: dict[str, Any] = {"text": str, "number": Number, "integer": int, "yes_no": bool}
-_KINDS = {"text": "text", "number": "a number", "integer": "a whole number", "yes_no": "yes or no"}
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"  # YYYY-MM: a calendar month, e.g. an expected close month
+Month = Annotated[str, StringConstraints(strip_whitespace=True, pattern=MONTH_PATTERN)]
+INPUT_TYPES: dict[str, Any] = {"text": str, "number": Number, "integer": int, "yes_no": bool, "month": Month}
+_KINDS = {"text": "text", "number": "a number", "integer": "a whole number", "yes_no": "yes or no",
+          "month": "a month as YYYY-MM, e.g. 2027-03"}
 
 
 def _bound(value: float | None) -> float | int | None:
@@ -99,44 +103,52 @@ _ANSWER_KEYS = {"status", "decision", "approver", "notes", "asks"}
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 
 
-def _text(value: Any) -> str:
+def markdown_text(value: Any) -> str:
     """A value typed by a lead or a person, shown as text: Markdown in it does nothing."""
     return _MARKDOWN.sub(r"\\\1", str(value if value not in (None, "") else "—")).replace("\n", " ")
 
 
 def _lead_line(lead: dict[str, Any]) -> str:
-    who = f"**{_text(lead.get('name'))}**, {_text(lead.get('title'))} at **{_text(lead.get('company'))}**"
-    facts = [f"{_text(lead.get('employees'))} employees", _text(lead.get("industry")),
-             f"source: {_text(lead.get('source'))}", f"status: {_text(lead.get('status'))}"]
+    who = f"**{markdown_text(lead.get('name'))}**, {markdown_text(lead.get('title'))} at **{markdown_text(lead.get('company'))}**"
+    facts = [f"{markdown_text(lead.get('employees'))} employees", markdown_text(lead.get("industry")),
+             f"source: {markdown_text(lead.get('source'))}", f"status: {markdown_text(lead.get('status'))}"]
     return f"{who} — {' · '.join(facts)}"
 
 
 def approval_description(
     step: ApprovalStep,
     context: dict[str, Any],
-    roster: list[str],
+    roster: Sequence[str],
     due_by: datetime | None,
     refusals: list[str],
+    role: str | None = None,
+    overdue: str | None = None,
 ) -> str:
-    """Markdown for the resume form: what is asked, by when, of whom, about which lead and why."""
+    """Markdown for the resume form: what is asked, by when, of whom, about which lead and why.
+
+    `role` names who may answer when it is more than the step's owner (`rep or manager`, once escalated);
+    `overdue` says in a sentence what happens when nobody answers in time (`sopflow.sla.plan_words`).
+    """
     lead, steps = context["lead"], context["steps"]
     due = due_by.strftime("%Y-%m-%d %H:%M UTC") if due_by else "no deadline"
-    lines = [f"### {step.prompt}", "", f"**Due by:** {due} · **Who may answer ({step.owner}):** {', '.join(roster)}"]
-    lines += [f"\n> Previous answer not accepted: {_text(refusal)}" for refusal in refusals]
+    lines = [f"### {step.prompt}", "",
+             f"**Due by:** {due} · **Who may answer ({role or step.owner}):** {', '.join(roster)}"]
+    lines += ["", markdown_text(overdue)] if overdue else []
+    lines += [f"\n> Previous answer not accepted: {markdown_text(refusal)}" for refusal in refusals]
     lines += ["", _lead_line(lead)]
     if lead.get("score") is not None:
         lines += ["", f"**Score:** {lead['score']} (grade {lead.get('grade')})"]
     breakdown = next((r["breakdown"] for r in steps.values() if "breakdown" in r), None)
     if breakdown is not None:
         lines += ["", "| Score breakdown | Points |", "|---|---|"]
-        lines += [f"| {_text(item['rule'])} | {item['points']:+d} |" for item in breakdown] or ["| no rule matched | 0 |"]
+        lines += [f"| {markdown_text(item['rule'])} | {item['points']:+d} |" for item in breakdown] or ["| no rule matched | 0 |"]
     answers = [(step_id, r) for step_id, r in steps.items() if "decision" in r]
     if answers:
         lines += ["", "| Earlier answers | Decision | By | Recorded |", "|---|---|---|---|"]
         for step_id, r in answers:
             recorded = ", ".join(f"{k}: {shown(v)}" for k, v in r.items() if k not in _ANSWER_KEYS) or "—"
-            lines.append(f"| {step_id} | {r['decision']} | {_text(r['approver'])} | {_text(recorded)} |")
-        lines += [f"\n> **{step_id}** notes: {_text(r['notes'])}" for step_id, r in answers if r.get("notes")]
+            lines.append(f"| {step_id} | {r['decision']} | {markdown_text(r['approver'])} | {markdown_text(recorded)} |")
+        lines += [f"\n> **{step_id}** notes: {markdown_text(r['notes'])}" for step_id, r in answers if r.get("notes")]
     if step.checklist:
         lines += ["", "**Check before answering:**", *[f"- {item}" for item in step.checklist]]
     lines += ["", f"SOP: {context['sop']['name']} (v{context['sop']['version']})"]

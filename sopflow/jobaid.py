@@ -210,6 +210,8 @@ def _sample_input(form: FormInput) -> Any:
         return (form.choices or [""])[0]
     if form.type == "yes_no":
         return True
+    if form.type == "month":
+        return "2027-03"
     if form.type in ("number", "integer"):
         low = form.minimum if form.minimum is not None else 0
         value = min(max(10 if form.maximum is not None else 25000, low), form.maximum or float("inf"))
@@ -276,7 +278,8 @@ def _step_view(loaded: LoadedSop, plan: Plan, index: int, step: Step) -> dict[st
     approval = step if isinstance(step, ApprovalStep) else None
     return {
         "number": index + 1, "id": step.id, "kind": step.kind, "owner": step.owner,
-        "people": loaded.sop.roles.get(step.owner, []), "description": step.description.strip(),
+        "people": loaded.sop.people(step.owner) if step.owner in loaded.sop.roles else [],
+        "description": step.description.strip(),
         "when": step.when, "due_within": step.due_within, "goes": goes, "automation": _automation(step),
         "prompt": approval.prompt if approval else None, "checklist": approval.checklist if approval else [],
         "inputs": [{"name": name, "label": form.label, "type": form.type, "required": form.required,
@@ -298,7 +301,7 @@ def _view(loaded: LoadedSop) -> dict[str, Any]:
     sop, plan = loaded.sop, compile_plan(loaded)
     graph = diagram(plan)
     return {
-        "sop": sop, "trigger": _trigger(sop), "roles": sorted(sop.roles.items()),
+        "sop": sop, "trigger": _trigger(sop), "roles": [(role, sop.people(role)) for role in sorted(sop.roles)],
         "steps": [_step_view(loaded, plan, index, step) for index, step in enumerate(sop.steps)],
         "mermaid": mermaid(graph), "svg": svg_layout(graph), "sample_lead": SAMPLE_LEAD,
     }

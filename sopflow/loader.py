@@ -18,7 +18,8 @@ import pydantic
 from sopflow import yamlpos
 from sopflow.checks import Draft, check
 from sopflow.errors import SopError, SopInvalid
-from sopflow.schema import MAX_STEPS, MEASURE_KINDS, STEP_KINDS, Measure, Sop, Step, StepId
+from sopflow.schema import (MAX_STEPS, MEASURE_KINDS, OVERDUE_ACTIONS, ROSTER_TAGS, STEP_KINDS, Measure, Sop, Step,
+                             StepId)
 from sopflow.suggest import close_match
 
 SOP_SUFFIXES = (".yaml", ".yml")
@@ -40,17 +41,24 @@ class LoadedSop:
 
 def load_sop(path: Path) -> LoadedSop:
     """Load and check one SOP file; raise SopInvalid listing every problem in it (and its warnings)."""
-    return load_sop_text(_read_text(path), path)
+    return load_sop_text(read_text(path), path)
 
 
-def load_sop_text(text: str, path: Path) -> LoadedSop:
-    """Load and check SOP `text` (a stored version, or the file at `path`); errors and templates are `path`'s."""
+def load_mapping(text: str, path: Path, what: str) -> tuple[dict[str, Any], Any]:
+    """The YAML mapping in `text` (the file at `path`) and its line numbers; SopInvalid naming the line when it
+    is not YAML or not a mapping (`what`: "an SOP file", "the capacity file")."""
     try:
         data, lines = yamlpos.load(text)
     except yamlpos.YamlProblem as problem:
         raise SopInvalid([SopError(path, problem.line, problem.field, problem.reason)]) from None
     if not isinstance(data, dict):
-        raise SopInvalid([SopError(path, 1, "(top)", "an SOP file must be a mapping of keys to values")])
+        raise SopInvalid([SopError(path, 1, "(top)", f"{what} must be a mapping of keys to values")])
+    return data, lines
+
+
+def load_sop_text(text: str, path: Path) -> LoadedSop:
+    """Load and check SOP `text` (a stored version, or the file at `path`); errors and templates are `path`'s."""
+    data, lines = load_mapping(text, path, "an SOP file")
     try:
         sop, schema_errors = Sop.model_validate(data), []
     except pydantic.ValidationError as exc:
@@ -100,7 +108,7 @@ def _draft(data: dict) -> Draft:
     raw_measure = objective.get("measure") if isinstance(objective, dict) else None
     return Draft(_valid("roles", data.get("roles")), _valid("review", data.get("review")), tuple(steps), ids,
                  frozenset(partial), _valid("objective", objective), _valid(Measure, raw_measure),
-                 isinstance(objective, dict) and raw_measure is None)
+                 isinstance(objective, dict) and raw_measure is None, notify=_valid("notify", data.get("notify")))
 
 
 def _step(raw: Any) -> tuple[Step | None, bool]:
@@ -114,8 +122,9 @@ def _step(raw: Any) -> tuple[Step | None, bool]:
     return _valid(Step, {key: value for key, value in raw.items() if key not in bad}), False
 
 
-def _read_text(path: Path) -> str:
-    """The text of SOP file `path`; SopInvalid when it is missing, not a plain file, too large or not UTF-8."""
+def read_text(path: Path) -> str:
+    """The text of YAML file `path` (an SOP, the capacity file); SopInvalid when it is missing, not a plain file, too
+    large or not UTF-8."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -169,7 +178,8 @@ def sop_files(paths: list[Path]) -> list[Path]:
 
 
 def _schema_error(path: Path, data: dict, lines: dict, err: Any) -> SopError:
-    loc = _file_path(data, err["loc"]) + (("kind",) if err["type"] == "union_tag_invalid" else ())
+    tag_key = "action" if _in_overdue(err["loc"]) else "kind"
+    loc = _file_path(data, err["loc"]) + ((tag_key,) if err["type"] == "union_tag_invalid" else ())
     line = yamlpos.line_of(lines, loc[:-1] if err["type"] == "missing" else loc)
     return SopError(path, line, yamlpos.dotted(loc), _reason(err))
 
@@ -179,7 +189,9 @@ def _file_path(data: Any, loc: tuple) -> tuple:
     real: list = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part not in node and part == node.get("kind"):
+        if isinstance(node, dict) and part not in node and part in (node.get("kind"), node.get("action")):
+            continue
+        if len(real) == 3 and real[0] == "roles" and part in ROSTER_TAGS:  # a name, or {name, email}
             continue
         if isinstance(node, dict) and part in node:
             node = node[part]
@@ -197,7 +209,14 @@ _PATTERN_REASONS = {
     "[a-z0-9-]*[a-z0-9]$": "must be lower-kebab-case: lowercase letters, digits and -",
     "[a-z0-9_-]*$": "must be a template name from templates/ without .j2: lowercase letters, digits, _ and -",
     "[A-Za-z0-9_]*$": "must be a name: a letter or _, then letters, digits or _",
+    "/[a-z0-9][a-z0-9-]*$": "must name a Prefect notification block as <block-type-slug>/<block-name>, "
+                            "e.g. slack-webhook/sales-reps",
+    ")+$": "must be an email address, e.g. priya@example.com",
 }
+
+
+def _in_overdue(loc: tuple) -> bool:
+    return "overdue" in loc
 
 
 def _reason(err: Any) -> str:
@@ -206,6 +225,12 @@ def _reason(err: Any) -> str:
         return "required field is missing"
     if kind == "extra_forbidden":
         return f"unknown key {err['loc'][-1]!r}" + close_match(str(err["loc"][-1]), _all_keys())
+    if _in_overdue(err["loc"]) and kind.startswith("union_tag_"):
+        actions = ", ".join(OVERDUE_ACTIONS)
+        if kind == "union_tag_not_found":
+            return f"an overdue entry needs an action: one of {actions}"
+        return (f"unknown overdue action {ctx.get('tag')!r}; expected one of {actions}"
+                + close_match(str(ctx.get("tag")), list(OVERDUE_ACTIONS)))
     what, kinds = ("measure", MEASURE_KINDS) if "measure" in err["loc"] else ("step", STEP_KINDS)
     if kind == "union_tag_invalid":
         return f"unknown {what} kind {ctx.get('tag')!r}; expected one of {', '.join(kinds)}" + close_match(

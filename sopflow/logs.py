@@ -3,7 +3,8 @@
 sopflow's own messages carry ids, never an email address; this filter is the second line of
 defence for what other code puts in a message or an exception (a database error, a team's task
 function, a mail server's answer): email addresses, phone numbers, bearer and basic credentials,
-`token=` values and the secrets sopflow is configured with are masked before any handler writes.
+`token=` values, approval link tokens and the secrets sopflow is configured with are masked before any
+handler writes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 
 EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 PHONE = re.compile(r"(?<![\w+])\+\d[\d ()./-]{6,}\d")
+APPROVAL_LINK = re.compile(r"(/approve/)[^\s\"'<>/?#]+")  # a signed approval link's token
 CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}|([?&](?:token|key|secret|password)=)[^&\s\"'<>]+")
 SECRET_SETTINGS = ("SOPFLOW_INTAKE_TOKEN", "SOPFLOW_SECRET_KEY", "SOPFLOW_EMAIL_HTTP_TOKEN", "PREFECT_API_AUTH_STRING",
                    "PREFECT_SERVER_API_AUTH_STRING")
@@ -31,6 +33,7 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
         text = text.replace(secret, "[secret]")
     text = EMAIL.sub("[email]", text)
     text = PHONE.sub("[phone]", text)
+    text = APPROVAL_LINK.sub(r"\1[secret]", text)
     return CREDENTIAL.sub(lambda m: f"{m.group(1)} [secret]" if m.group(1) else f"{m.group(2)}[secret]", text)
 
 

@@ -19,7 +19,7 @@ import annotated_types
 from pydantic import BaseModel, StringConstraints
 from pydantic.fields import FieldInfo
 
-from sopflow import checks, conditions, loader, schema, yamlpos
+from sopflow import capacity, checks, conditions, loader, schema, yamlpos
 from sopflow.leads import LEAD_CONTEXT_KEYS
 from sopflow.settings import PROJECT_ROOT
 
@@ -39,9 +39,10 @@ objective:
   deadline: 2027-03-31
   measure: {kind: leads_reaching_status, status: qualified, per: quarter}
 roles:
-  rep: [Alex Kim, Priya Shah]
-  manager: [Maria Lopez]
+  rep: [Alex Kim, {name: Priya Shah, email: priya@example.com}]
+  manager: [{name: Maria Lopez, email: maria@example.com}]
   ops: [Dana Reyes]
+notify: {rep: slack-webhook/sales-reps}
 trigger: {event: new_lead}
 review: {every: 12w, owner: ops}
 compliance: [Leads who opt out are not emailed.]
@@ -85,6 +86,9 @@ EXAMPLES: dict[str, str] = {
       deal_value: {label: Deal value (EUR per year), type: number, minimum: 0}
       tier: {label: Tier, type: choice, choices: [standard, premium]}
     due_within: 2d
+    overdue:
+      - {action: remind, after: 4h}
+      - {action: escalate, to: ops, after: 1d}
     on_reject: lost
   - id: premium_onboarding
     kind: update_lead
@@ -145,7 +149,8 @@ def _by_kind(union: Any) -> dict[str, type[BaseModel]]:
 
 STEP_MODELS = _by_kind(schema.Step)
 MEASURE_MODELS = _by_kind(schema.Measure)
-_UNION_LINKS = {schema.Step: "[step](#steps)", schema.Measure: "[measure](#measure)"}
+_UNION_LINKS = {schema.Step: "[step](#steps)", schema.Measure: "[measure](#measure)",
+                schema.OverdueAction: "[overdue action](#overdue-actions)"}
 _SHARED = set(schema.StepBase.model_fields)
 _SCALARS = {str: "text", int: "integer", float: "number", bool: "true/false", dt.date: "date (YYYY-MM-DD)"}
 _PATTERNS = {
@@ -154,9 +159,12 @@ _PATTERNS = {
         (typing.get_args(schema.StepId)[1], "lower_snake_case name"),
         (typing.get_args(schema.SopId)[1], "lower-kebab-case name"),
         (typing.get_args(schema.SecretRef)[1], "`env:NAME` or `secret:NAME`"),
+        (typing.get_args(schema.EmailAddress)[1], "email address"),
+        (typing.get_args(schema.BlockSlug)[1], "notification block: `<block-type-slug>/<block-name>`"),
         (typing.get_args(schema.OutputName)[1], "name: letters, digits and _"),
         (schema.EmailStep.model_fields["template"].metadata[0], "template name: lowercase letters, digits, _ and -"),
         (schema.WebhookStep.model_fields["url"].metadata[0], "http(s) URL or `env:NAME`"),
+        (typing.get_args(capacity.MonthKey)[1], "month: `YYYY-MM`"),
     )
 }
 
@@ -169,7 +177,7 @@ def example_sop(kind: str) -> str:
 def reference_text() -> str:
     """The text of docs/sop-format.md."""
     parts = [_INTRO, "## The SOP\n", _fields(schema.Sop), "```yaml\n" + example_sop("score") + "```\n"]
-    for model in (schema.Objective, schema.Review, schema.Trigger):
+    for model in (schema.Person, schema.Objective, schema.Review, schema.Trigger):
         parts += [f"### {model.__name__}\n", _doc(model), _fields(model)]
         if model is schema.Objective:
             parts.append(_measures())
@@ -179,8 +187,10 @@ def reference_text() -> str:
                   _fields(model, skip=_SHARED), _gives(model)]
         for nested in {"score": [schema.ScoreRule], "approval": [schema.FormInput]}.get(kind, []):
             parts += [f"#### {nested.__name__}\n", _doc(nested), _fields(nested)]
+        if kind == "approval":
+            parts.append(_overdue())
         parts.append("Example:\n\n```yaml\n" + EXAMPLES[kind] + "```\n")
-    parts += [_reading(), _rules()]
+    parts += [_reading(), _rules(), _capacity()]
     return "\n".join(part for part in parts if part).rstrip("\n") + "\n"
 
 
@@ -289,6 +299,22 @@ def _measures() -> str:
     return "\n".join(parts)
 
 
+def _overdue() -> str:
+    """The actions an approval step's `overdue` list takes past its due time."""
+    parts = ["#### Overdue actions\n", (
+        "While an ask is unanswered past its due time, `sopflow up` takes each action of `overdue` once, `after` "
+        "past the due time (a refused answer's new ask keeps the first ask's due time and what was done): "
+        "`remind` emails the step's people again with fresh links, `escalate` emails the people of `to`, who may "
+        "answer from then on too, and `decide` answers as `sopflow` with `reason` as the notes. People listed "
+        "with an `email` get each notice with a signed link of their own (it answers once, as them, until a day "
+        "after the due time, or 7 days after it was sent without one); a role in `notify` also gets it in its "
+        "channel.\n")]
+    for model in (schema.Remind, schema.Escalate, schema.Decide):
+        action = typing.get_args(model.model_fields["action"].annotation)[0]
+        parts += [f"##### {action}\n", _doc(model), _fields(model)]
+    return "\n".join(parts)
+
+
 def _gives(model: type[BaseModel]) -> str:
     kind = typing.get_args(model.model_fields["kind"].annotation)[0]
     keys = [*checks.COMMON_RESULT_KEYS, *checks.RESULT_KEYS[kind]]
@@ -330,7 +356,10 @@ def _rules() -> str:
         f"keys that are text and not repeated, lists and mappings nested at most {yamlpos.MAX_DEPTH} deep.",
         "Unknown keys are errors, with the closest known key suggested.",
         f"An SOP has 1 to {schema.MAX_STEPS} steps; step ids are unique; two files may not share an SOP id.",
-        "`review.owner`, every step's `owner` and `assign_to` name a role of `roles`.",
+        "`review.owner`, every step's `owner` and `assign_to`, each key of `notify` and each `escalate` action's "
+        "`to` name a role of `roles` (an escalation names another role than the step's own).",
+        "An approval step's `overdue` actions need its `due_within`; their `after` never decreases down the list; "
+        "`decide` comes last, at most once, and only on a step whose inputs are all `required: false`.",
         "`next` and `on_reject` name a step or `end`, and only jump forward: steps may not loop.",
         f"A condition is at most {conditions.MAX_CONDITION_LENGTH:,} characters long and "
         f"{conditions.MAX_CONDITION_DEPTH} levels deep; it reads only lead fields and values that earlier "
@@ -353,3 +382,22 @@ def _rules() -> str:
         "each as `FILE:LINE: FIELD.PATH: reason`.",
     ]
     return "## What `sopflow validate` checks\n\n" + "".join(f"- {rule}\n" for rule in rules)
+
+
+def _capacity() -> str:
+    """The S&OP capacity file: where it lives, what the plan computes from it, its fields and an example."""
+    parts = ["## The S&OP capacity file\n", (
+        f"`{capacity.CAPACITY_FILE}` under the SOP directory (not an SOP: the catalogue reads only the directory's "
+        "own `*.yaml` files) says what operations can deliver per month and how the pipeline's demand converts "
+        "into it; the monthly `sopflow-snop` run and `sopflow snop` read it, and `sopflow validate` checks it "
+        "like an SOP file. Demand is the open opportunities: runs of "
+        f"`{capacity.NEGOTIATION_SOP}` not ended whose lead is at status `opportunity`, each with the "
+        f"`{capacity.VALUE_INPUT}` its `{capacity.TERMS_STEP}` step recorded, weighted by the stage the run reached "
+        "(the last step it completed, else the nearest earlier step with a weight), in its "
+        f"`{capacity.CLOSE_INPUT}` month. A deal whose close month has passed counts in the plan's first month; "
+        "one without a close month is listed, not counted. Unknown keys are errors.\n")]
+    for model in (capacity.CapacityPlan, capacity.Demand, capacity.PerDealValue, capacity.MonthlyCapacity,
+                  capacity.SignOff):
+        parts += [f"### {model.__name__}\n", _doc(model), _fields(model)]
+    parts.append("Example:\n\n```yaml\n" + capacity.EXAMPLE + "```\n")
+    return "\n".join(parts)

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from sopflow.forms import shown
 from sopflow.loader import LoadedSop
+from sopflow.markdown import cell as _cell
+from sopflow.markdown import table as _table
 from sopflow.store.feedback import feedback_for
 from sopflow.store.models import Approval, Lead, SopRun, StepRecord
 
@@ -175,16 +177,6 @@ def human(seconds: float | None) -> str:
         if big:
             return f"{big}{big_unit}" + (f" {small}{small_unit}" if small else "")
     return f"{secs}s"
-
-
-def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return lines + [""]
 
 
 def _feedback_text(item: Mapping[str, Any]) -> str:

@@ -8,9 +8,9 @@ from `Sop` by `sopflow schema --write`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, model_validator
 
 from sopflow.durations import DURATION_PATTERN
 
@@ -19,6 +19,9 @@ StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 SopId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*[a-z0-9]$")]
 RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+EmailAddress = Annotated[str, StringConstraints(
+    pattern=r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$", max_length=320)]
+BlockSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$", max_length=200)]
 
 # `stage` is kept in the lead's `fields` JSON; opened/replied/meeting/visit count recent engagement events.
 LEAD_FIELDS = ("name", "company", "title", "employees", "industry", "source", "status", "score", "grade", "stage",
@@ -250,8 +253,8 @@ class FormInput(Strict):
     """A value the person answering records in the form (a deal's discount, the lead's budget)."""
 
     label: Text = Field(description="The question the form shows.")
-    type: Literal["text", "number", "integer", "yes_no", "choice"] = Field(
-        default="text", description="What the answer is: text, number, integer, yes_no or choice."
+    type: Literal["text", "number", "integer", "yes_no", "choice", "month"] = Field(
+        default="text", description="What the answer is: text, number, integer, yes_no, choice or month (YYYY-MM)."
     )
     choices: list[Text] | None = Field(
         default=None, description="With type: choice, the answers to choose from; conditions compare with these only."
@@ -269,6 +272,37 @@ class FormInput(Strict):
         return self
 
 
+After = Annotated[Duration, Field(description="How long past the step's due time the action is taken, e.g. 2h.")]
+
+
+class Remind(Strict):
+    """Email the step's people again, each with a fresh link, `after` past the due time."""
+
+    action: Literal["remind"] = Field(description="Reminds the people of the step's owner role again.")
+    after: After
+
+
+class Escalate(Strict):
+    """Email the people of role `to`, who may answer the ask from then on as well as the step's own people."""
+
+    action: Literal["escalate"] = Field(description="Hands the ask to another role as well.")
+    to: RoleName = Field(description="The role (a key of `roles`) whose people are asked too, e.g. manager.")
+    after: After
+
+
+class Decide(Strict):
+    """Answer the ask automatically with `decision`, as `sopflow`, with `reason` as its notes; the run goes on."""
+
+    action: Literal["decide"] = Field(description="Answers the ask on nobody's behalf.")
+    decision: Literal["approve", "reject"] = Field(description="The answer given: approve, or reject (on_reject).")
+    reason: Text = Field(description="Kept as the answer's notes, e.g. No answer within a day.")
+    after: After
+
+
+OverdueAction = Annotated[Union[Remind, Escalate, Decide], Field(discriminator="action")]
+OVERDUE_ACTIONS = ("decide", "escalate", "remind")
+
+
 class ApprovalStep(StepBase):
     kind: Literal["approval"] = Field(description="Pauses the run until someone of the owner role answers.")
     prompt: Text = Field(description="What the approver is asked to decide.")
@@ -277,6 +311,10 @@ class ApprovalStep(StepBase):
         default_factory=dict, description="Values recorded with the answer; later steps read steps.<id>.<input>."
     )
     on_reject: str = Field(default=END, description="Step id to go to when rejected, or `end`.")
+    overdue: list[OverdueAction] = Field(default_factory=list, max_length=10, description=(
+        "What sopflow does while the ask is unanswered past its due time (needs due_within), in order: "
+        "remind, escalate to another role, decide; e.g. [{action: remind, after: 2h}, "
+        "{action: escalate, to: manager, after: 4h}, {action: decide, decision: reject, after: 1d, reason: ...}]."))
 
 
 class UpdateLeadStep(StepBase):
@@ -338,6 +376,23 @@ Step = Annotated[
 STEP_KINDS = ("approval", "email", "score", "task", "update_lead", "wait", "webhook")
 
 
+class Person(Strict):
+    """Someone on a role's roster with the address sopflow emails their approval notices to."""
+
+    name: Text = Field(description="The person's name, as they answer approvals (matched ignoring case).")
+    email: EmailAddress = Field(description="Where approval notices for this person go, e.g. priya@example.com.")
+
+
+def _roster_entry(value: Any) -> str:
+    return "person" if isinstance(value, (dict, Person)) else "name"
+
+
+# A roster entry: a name (text), or {name, email}; a union told apart by shape (its tags never reach an error).
+RosterEntry = Annotated[Union[Annotated[Text, Tag("name")], Annotated[Person, Tag("person")]],
+                        Discriminator(_roster_entry)]
+ROSTER_TAGS = ("name", "person")
+
+
 class Sop(Strict):
     """One Standard Operating Procedure."""
 
@@ -347,9 +402,14 @@ class Sop(Strict):
     version: int = Field(ge=1, le=2**31 - 1, description="Raise it on every change; each run records it.")
     owner: Text = Field(description="The person accountable for this SOP.")
     objective: Objective = Field(description="The SMART objective the SOP serves.")
-    roles: dict[RoleName, Annotated[list[Text], Field(min_length=1)]] = Field(
-        min_length=1, description="Each role (lower_snake_case) and the people who may act for it."
+    roles: dict[RoleName, Annotated[list[RosterEntry], Field(min_length=1)]] = Field(
+        min_length=1, description=(
+            "Each role (lower_snake_case) and the people who may act for it: each a name, or {name, email} "
+            "for someone who gets approval notices by email.")
     )
+    notify: dict[RoleName, BlockSlug] = Field(default_factory=dict, description=(
+        "Roles whose approval notices also go to a team channel: role -> a Prefect notification block as "
+        "<block-type-slug>/<block-name>, e.g. {rep: slack-webhook/sales-reps}."))
     trigger: Trigger = Field(description="What starts a run.")
     review: Review = Field(description="The review cadence and the role that owns it.")
     compliance: list[Text] = Field(default_factory=list, description="Consent and privacy rules the SOP follows.")
@@ -362,3 +422,11 @@ class Sop(Strict):
     def flow_attr(self) -> str:
         """The module-level name of this SOP's compiled flow in `flows.sops`."""
         return self.id.replace("-", "_")
+
+    def people(self, role: str) -> list[str]:
+        """The names of `role`'s people, as its roster spells them (KeyError for a role the SOP does not have)."""
+        return [entry if isinstance(entry, str) else entry.name for entry in self.roles[role]]
+
+    def emails(self, role: str) -> dict[str, str]:
+        """`role`'s people who have an email address: name -> address."""
+        return {entry.name: entry.email for entry in self.roles[role] if isinstance(entry, Person)}

@@ -34,3 +34,12 @@ _BREAKS = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f\x85\u2028\u2029]")
 def header_text(value: str) -> str:
     """`value` fit for one email header line: line breaks made spaces, other invisible characters dropped."""
     return " ".join(INVISIBLE.sub("", _BREAKS.sub(" ", value)).split())
+
+
+def notes_problem(notes: str, needed: str | None = None) -> str | None:
+    """Why `notes` cannot go with an answer: a control or invisible character in them, or `needed` (saying why
+    notes are required) when they are empty; None when they fit."""
+    where = invisible_in(notes)
+    if where:
+        return f"the notes contain a control or invisible character ({where}); remove it"
+    return needed if needed and not notes.strip() else None

@@ -16,6 +16,9 @@ from sopflow.loader import LoadedSop, load_sop_text
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from sopflow.schema import Sop
+    from sopflow.store.models import SopRun
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,6 +55,22 @@ def stored_sop(session: Session, sop_id: str, content_hash: str, path: Path) -> 
 @lru_cache(maxsize=32)
 def _stored(text: str, path: Path) -> LoadedSop:
     return load_sop_text(text, path)
+
+
+def sop_of_run(session: Session, run: SopRun) -> Sop | None:
+    """The SOP run `run` follows: the stored version it started on, else the valid file of its SOP; None if neither."""
+    from sopflow.catalog import validate
+    from sopflow.errors import SopInvalid
+
+    directory = settings.sop_dir()
+    if run.sop_hash:
+        try:
+            stored = stored_sop(session, run.sop_id, run.sop_hash, directory / f"{run.sop_id}.yaml")
+        except SopInvalid:  # checks grew stricter since it ran: the file may still serve
+            stored = None
+        if stored is not None:
+            return stored.sop
+    return next((item.sop for item in validate([directory])[0] if item.sop.id == run.sop_id), None)
 
 
 def store_exists(url: str) -> bool:

@@ -13,13 +13,20 @@ from prefect.input import RunInput
 from pydantic import Field
 from sqlalchemy.orm import Session
 
-from sopflow.forms import FEEDBACK_HELP, MAX_FEEDBACK, approval_description, feedback_problem, input_fields
+from sopflow import notify
+from sopflow.ask_description import describe_ask, who_may_answer
+from sopflow.forms import FEEDBACK_HELP, MAX_FEEDBACK, feedback_problem, input_fields
+from sopflow.roster import SOPFLOW, refusal, roster_name
 from sopflow.schema import ApprovalStep
+from sopflow.services import notices
 from sopflow.store import approvals, runs
+from sopflow.store import sla as sla_store
 from sopflow.store.db import transaction
 from sopflow.store.feedback import add_feedback
 from sopflow.store.models import SopRun, utcnow
-from tasks.records import Result, StepCall, complete, settled, step_context
+from tasks.records import Result, StepCall, complete, settled
+
+__all__ = ["ApprovalForm", "answer", "ask", "form_for", "refusal", "roster_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +55,11 @@ def _step(call: StepCall) -> ApprovalStep:
 
 @task(cache_policy=NO_CACHE)
 def ask(call: StepCall) -> Result:
-    """The step's settled result, or the open ask: {"status": "waiting", "ask_id", "ask", "description"}."""
+    """The step's settled result, or the open ask: {"status": "waiting", "ask_id", "ask", "description"}.
+
+    A new ask's notices (emails with signed links, channel posts) are queued with it, once, and sent after it
+    is stored; one that cannot go out now is left to housekeeping and never fails the run.
+    """
     step = _step(call)
     with transaction() as session:
         done = settled(session, call)
@@ -58,21 +69,13 @@ def ask(call: StepCall) -> Result:
         due_within = call.planned.due_within
         due_by = earlier[0].due_by if earlier else (utcnow() + due_within if due_within else None)
         open_ask = approvals.open_ask(session, call.run_id, step.id, step.owner, step.prompt, due_by)
-        description = approval_description(
-            step, step_context(session, call), call.plan.sop.roles[step.owner], open_ask.due_by,
-            [a.refusal for a in earlier if a.refusal],
-        )
+        sop = call.plan.sop
+        queued = notify.queue(session, sop, step, open_ask, notify.on_ask(session, sop, step, open_ask))
+        description = describe_ask(session, sop, step, open_ask, call.lead_id)
         runs.set_state(session, call.run_id, "waiting")
-        return {"status": "waiting", "ask_id": open_ask.id, "ask": open_ask.ask, "description": description}
-
-
-def roster_name(roster: list[str], approver: str) -> str | None:
-    """The roster's spelling of `approver` (matched ignoring case), or None when not on it."""
-    return next((person for person in roster if person.casefold() == approver.strip().casefold()), None)
-
-
-def refusal(roster: list[str], role: str, approver: str) -> str:
-    return f"{approver!r} is not on the {role} roster ({', '.join(roster)}); ask one of them to answer"
+        asked = {"status": "waiting", "ask_id": open_ask.id, "ask": open_ask.ask, "description": description}
+    notices.send(queued)
+    return asked
 
 
 @task(cache_policy=NO_CACHE)
@@ -83,11 +86,11 @@ def answer(call: StepCall, ask_id: int, form: ApprovalForm) -> Result:
         record = runs.step_record(session, call.run_id, step.id)
         if record is not None:
             return {"status": record.status, **record.result}
-        roster = call.plan.sop.roles[step.owner]
-        name = roster_name(roster, form.approver)
+        who = who_may_answer(session, call.plan.sop, step, call.run_id)
+        name = roster_name(who.people, form.approver) or _sopflow(session, ask_id, form)
         stored = approvals.record_answer(
             session, ask_id, form.decision, name or form.approver.strip(), form.notes,
-            None if name else refusal(roster, step.owner, form.approver),
+            None if name else refusal(who.people, who.label, form.approver),
         )
         runs.set_state(session, call.run_id, "running")
         if not stored.accepted:
@@ -97,6 +100,12 @@ def answer(call: StepCall, ask_id: int, form: ApprovalForm) -> Result:
         result = {"decision": stored.decision, "approver": stored.approver, "notes": stored.notes,
                   "asks": stored.ask + 1, **form.model_dump(include=set(step.inputs))}
         return complete(session, call, result, first.asked_at)
+
+
+def _sopflow(session: Session, ask_id: int, form: ApprovalForm) -> str | None:
+    """SOPFLOW when the answer is the decision an overdue `decide` action of this ask claimed, else None."""
+    claimed = sla_store.sopflow_decision(session, ask_id)
+    return SOPFLOW if form.approver.strip() == SOPFLOW and claimed == form.decision else None
 
 
 def _keep_feedback(session: Session, call: StepCall, approver: str | None, text: str) -> None:

@@ -10,11 +10,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sopflow.leads import lead_context
 from sopflow.plan import Plan, PlannedStep
+from sopflow.run_context import run_context
 from sopflow.store import runs
 from sopflow.store.db import transaction
-from sopflow.store.leads import get_lead
 from sopflow.store.models import utcnow
 
 Result = dict[str, Any]
@@ -40,13 +39,7 @@ class StepCall:
 
 def step_context(session: Session, call: StepCall) -> dict[str, Any]:
     """What conditions and templates see: the lead, earlier steps' results and the SOP."""
-    sop = call.plan.sop
-    lead, steps = lead_context(get_lead(session, call.lead_id)), runs.step_results(session, call.run_id)
-    # A run decides on its own scoring: another SOP scoring the same lead meanwhile must not change it.
-    scores = [result for result in steps.values() if result.get("status") == "completed" and "breakdown" in result]
-    if scores:
-        lead.update({key: scores[-1][key] for key in ("score", "grade", "stage") if key in scores[-1]})
-    return {"lead": lead, "steps": steps, "sop": {"id": sop.id, "name": sop.name, "version": sop.version}}
+    return run_context(session, call.plan.sop, call.run_id, call.lead_id)
 
 
 def settled(session: Session, call: StepCall) -> Result | None:

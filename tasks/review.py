@@ -17,7 +17,7 @@ from sopflow.review_packet import packet, packet_markdown
 from sopflow.store import reviews, runs
 from sopflow.store.db import transaction
 from sopflow.store.models import Review
-from sopflow.text import invisible_in
+from sopflow.text import notes_problem as text_notes_problem
 from sopflow.versioning import stored_sop
 from tasks.approval import refusal, roster_name
 
@@ -71,7 +71,7 @@ def open_review(review_id: int, sop_id: str) -> dict[str, Any]:
         figures = review.packet
         role = loaded.sop.review.owner
         opened = {"status": "open", "sop_id": sop_id, "version": review.sop_version, "due_on": review.due_on.isoformat(),
-                  "role": role, "roster": loaded.sop.roles[role], "packet": packet_markdown(figures)}
+                  "role": role, "roster": loaded.sop.people(role), "packet": packet_markdown(figures)}
     if first:
         create_markdown_artifact(key=f"review-{sop_id}", markdown=opened["packet"],
                                  description=f"Review packet of {sop_id} v{opened['version']}, due {opened['due_on']}")
@@ -89,18 +89,13 @@ def review_description(opened: dict[str, Any], refusals: list[str]) -> str:
 def reviewer_problem(loaded: LoadedSop, reviewer: str) -> str | None:
     """Why `reviewer` may not decide the SOP's review (not on its review owner role's roster), or None."""
     role = loaded.sop.review.owner
-    roster = loaded.sop.roles[role]
+    roster = loaded.sop.people(role)
     return None if roster_name(roster, reviewer) else refusal(roster, role, reviewer)
 
 
 def notes_problem(outcome: str, notes: str) -> str | None:
     """Why `notes` cannot go with `outcome` (control characters; revise without saying what to change), or None."""
-    where = invisible_in(notes)
-    if where:
-        return f"the notes contain a control or invisible character ({where}); remove it"
-    if outcome == "revise" and not notes.strip():
-        return "revise needs notes that say what must change"
-    return None
+    return text_notes_problem(notes, "revise needs notes that say what must change" if outcome == "revise" else None)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="decision")
@@ -118,7 +113,7 @@ def decide(review_id: int, form: ReviewForm) -> dict[str, Any]:
         if problem:
             get_run_logger().warning("Answer not accepted, asking again: %s", problem)
             return {"status": "refused", "reason": problem}
-        name = roster_name(loaded.sop.roles[loaded.sop.review.owner], form.reviewer)
+        name = roster_name(loaded.sop.people(loaded.sop.review.owner), form.reviewer)
         assert name is not None  # reviewer_problem refuses anyone off the roster
         review = reviews.record_outcome(session, review_id, form.outcome, name, form.notes.strip())
         decided = _decision(review)

@@ -29,7 +29,7 @@ def _update(session: Session, call: StepCall, context: dict[str, Any]) -> Result
         changes["starts"] = [runs.ensure_run(session, sop_id, lead.id).sop_id
                              for sop_id in started if sop_id not in retired]
     if step.assign_to:
-        lead.owner = changes["owner"] = call.plan.sop.roles[step.assign_to][0]
+        lead.owner = changes["owner"] = call.plan.sop.people(step.assign_to)[0]
     if step.fields:
         lead.fields = {**lead.fields, **step.fields}
         changes["fields"] = dict(step.fields)

@@ -11,7 +11,7 @@ from sopflow import settings
 from sopflow.cli.app import app
 from sopflow.cli.catalog import check_name, check_sop, loaded_on_file, sops_on_file
 from sopflow.cli.output import Json, emit, fail, say, waited
-from sopflow.forms import FEEDBACK_HELP, check_inputs, feedback_problem, input_kind, shown
+from sopflow.forms import FEEDBACK_HELP, input_kind, shown
 from sopflow.schema import ApprovalStep, Sop
 
 OFF_ROSTER = 3  # exit status: the answer was sent and recorded, but the step asks again
@@ -49,18 +49,13 @@ def approvals(
 
 
 def send_answer(flow_run_id: str, answer: dict[str, Any]) -> None:
-    """Resume the paused flow run with `answer` as its form's input (the run records it)."""
-    import httpx
-    from prefect.exceptions import PrefectException
-    from prefect.flow_runs import resume_flow_run
-
-    from sopflow.services.connection import prefect_api
+    """Resume the paused flow run with `answer` as its form's input (the run records it); exit 1 when it cannot be."""
+    from sopflow.services import answering
 
     try:
-        with prefect_api():
-            resume_flow_run(flow_run_id, run_input=answer, _sync=True)  # sync even inside an event loop
-    except (PrefectException, httpx.HTTPError) as exc:
-        fail("approve", f"could not resume flow run {flow_run_id}, so nothing was recorded: {exc}")
+        answering.send_answer(flow_run_id, answer)
+    except answering.ResumeFailed as exc:
+        fail("approve", str(exc))
 
 
 def _given(pairs: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -93,11 +88,13 @@ def approve(
     is not on the step's roster the answer is still recorded (its feedback is not), the step asks again, and the
     command exits 3.
     """
+    from sopflow.ask_description import who_may_answer
+    from sopflow.roster import roster_name
+    from sopflow.services.answering import answer_for, approval_step
     from sopflow.store import approvals as asks
     from sopflow.store.db import transaction
     from sopflow.store.history import DECIDED
     from sopflow.versioning import followed_by_run
-    from tasks.approval import roster_name
 
     on_file = loaded_on_file()
     with transaction() as session:
@@ -107,30 +104,32 @@ def approve(
         ask, run = found[0]
         current = on_file.get(run.sop_id)  # the run follows the version it started on, which may not be the file's
         sop = followed_by_run(session, current, run.lead_id, warn_unstored=False).sop if current else None
-    step = next((s for s in sop.steps if s.id == ask.step_id), None) if sop else None
-    if not isinstance(step, ApprovalStep):
+        step = approval_step(sop, ask.step_id)
+        who = who_may_answer(session, sop, step, run.id) if sop and step else None
+    if step is None or who is None:
         fail("approve", f"SOP {run.sop_id} in {settings.sop_dir()} no longer has approval step {ask.step_id}; "
                         "fix the SOP file (see `sopflow validate`) and answer again")
     given, malformed = _given(inputs or [])
-    values, problems = check_inputs(step, given)
+    decision = "reject" if reject else "approve"
+    answer, problems = answer_for(step, decision, approver, notes, given, feedback)
     for pair in malformed:
         print(f"sopflow approve: --input {pair!r} must look like NAME=VALUE", file=sys.stderr)
+    unfit = [reason for name, reason in problems if name == "feedback"]  # reserved: never an input's name
     for name, reason in problems:
-        label = f" ({step.inputs[name].label}, {input_kind(step.inputs[name])})" if name in step.inputs else ""
-        print(f"sopflow approve: --input {name}{label}: {reason}", file=sys.stderr)
-    if malformed or problems:
+        if name != "feedback":
+            label = f" ({step.inputs[name].label}, {input_kind(step.inputs[name])})" if name in step.inputs else ""
+            print(f"sopflow approve: --input {name}{label}: {reason}", file=sys.stderr)
+    if malformed or len(problems) > len(unfit):
         fail("approve", "nothing was sent; fix the inputs above and answer again", code=2)
-    if feedback and (problem := feedback_problem(feedback)):
-        fail("approve", f"--feedback: {problem}; nothing was sent", code=2)
-    decision = "reject" if reject else "approve"
-    answer = {**values, "decision": decision, "approver": approver, "notes": notes}
-    send_answer(run_id, {**answer, "feedback": feedback} if feedback else answer)
-    roster = sop.roles[ask.role]
-    name = roster_name(roster, approver)
+    if unfit:
+        fail("approve", f"--feedback: {unfit[0]}; nothing was sent", code=2)
+    send_answer(run_id, answer)
+    name = roster_name(who.people, approver)
     if name is None:
-        fail("approve", f"{approver!r} is not on the {ask.role} roster ({', '.join(roster)}); the answer is "
+        fail("approve", f"{approver!r} is not on the {who.label} roster ({', '.join(who.people)}); the answer is "
                         f"recorded{' (its feedback is not)' if feedback else ''} and {ask.step_id} asks again, "
                         "so ask one of them to answer", code=OFF_ROSTER)
+    values = {key: value for key, value in answer.items() if key in step.inputs}
     recorded = "".join(f", {key}: {shown(value)}" for key, value in values.items())
     kept = " and its feedback is kept" if feedback else ""
     say(f"{DECIDED[decision]} {run.sop_id}/{ask.step_id} as {name}{recorded}; the run continues{kept}")

@@ -30,18 +30,23 @@ def validate(
         help="SOP files or directories to check (default: the SOP directory).", show_default=False)] = None,
 ) -> None:
     """Check SOP files; prints FILE:LINE: FIELD: reason for each error (exit 1) and each warning (exit 0)."""
+    from sopflow.capacity import capacity_files, check_capacity, is_capacity_file
     from sopflow.catalog import validate_report
 
     where = list(paths or []) or [settings.sop_dir()]
-    report = validate_report(where, against_store=True)
-    loaded, errors = report.loaded, report.errors
+    report = validate_report([p for p in where if not is_capacity_file(p)], against_store=True)
+    loaded, errors = report.loaded, report.errors + check_capacity(where, report.loaded)  # and the S&OP capacity file
     for problem in [*errors, *report.warnings]:
         print(problem, file=sys.stderr)
-    if not errors and not loaded:
+    planning = capacity_files(where)
+    if not errors and not loaded and not planning:
         fail("validate", f"no SOP files found in {', '.join(map(str, where))}; give SOP files or a directory of them")
     if errors:
         raise typer.Exit(1)
-    say(f"{len(loaded)} SOP(s) valid: {', '.join(item.sop.id for item in loaded)}")
+    if loaded:
+        say(f"{len(loaded)} SOP(s) valid: {', '.join(item.sop.id for item in loaded)}")
+    if planning:
+        say(f"capacity file valid: {', '.join(map(str, planning))}")
 
 
 @app.command()

@@ -1,16 +1,20 @@
-"""Deliver an outbox email exactly once, or say plainly that nobody knows whether it went out.
+"""Deliver an outbox email (or an approval notice) exactly once, or say plainly that nobody knows whether it went out.
 
-An outbox row moves queued -> sending -> sent | failed | unconfirmed (transient errors: back to
-queued, for the caller's retry). `sending` is committed before the transport is called, so a
-crash between sending and recording leaves `sending` behind: an idempotent transport resends
-under the same key (the provider dedupes); SMTP cannot, so the row becomes `unconfirmed`.
+A row moves queued -> sending -> sent | failed | unconfirmed (transient errors: back to queued,
+for the caller's retry). `sending` is committed before the transport is called, so a crash
+between sending and recording leaves `sending` behind: an idempotent transport resends under
+the same key (the provider dedupes); SMTP cannot, so the row becomes `unconfirmed`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from sopflow.mail.transports import DeliveryError, Message, Transport
 from sopflow.store.db import transaction
@@ -32,6 +36,31 @@ def idempotency_key(sop_run_id: str, step_id: str) -> str:
     return f"sopflow-{sop_run_id}-{step_id}"
 
 
+def _own_bodies(session: Session, row: Any) -> tuple[str, str | None]:
+    return row.body_text, row.body_html
+
+
+def _lead_opted_out(session: Session, row: OutboxEmail) -> str | None:
+    lead = session.get(Lead, row.lead_id)
+    if lead is not None and (getattr(lead, "do_not_contact", False) or getattr(lead, "unsubscribed_at", None)):
+        return "not sent: the lead opted out of email"
+    return None
+
+
+@dataclass(frozen=True)
+class Deliverable:
+    """A table of messages to deliver: its rows have the outbox's columns (status, attempts, to_address, subject,
+    body_text, body_html, headers, idempotency_key, last_error, provider_id, sent_at)."""
+
+    model: type[Any]
+    noun: str  # how logs and errors name a row: "outbox email 12"
+    refuse: Callable[[Session, Any], str | None] = lambda session, row: None  # why a queued row must not go out
+    bodies: Callable[[Session, Any], tuple[str, str | None]] = _own_bodies  # text and html as sent
+
+
+OUTBOX = Deliverable(OutboxEmail, "outbox email", refuse=_lead_opted_out)
+
+
 def deliver(outbox_id: int, transport: Transport, url: str | None = None) -> str:
     """Send outbox email `outbox_id` through `transport` at most once; return its final status.
 
@@ -39,61 +68,68 @@ def deliver(outbox_id: int, transport: Transport, url: str | None = None) -> str
     Raises DeliveryError for a transient error (the row is queued again: retry later), LookupError
     for an unknown id.
     """
+    return deliver_row(OUTBOX, outbox_id, transport, url)
+
+
+def deliver_row(kind: Deliverable, row_id: int, transport: Transport, url: str | None = None) -> str:
+    """`deliver` for a row of any `Deliverable` table."""
+    model = kind.model
     with transaction(url) as session:
-        row = session.scalar(select(OutboxEmail).where(OutboxEmail.id == outbox_id).with_for_update())
+        row = session.scalar(select(model).where(model.id == row_id).with_for_update())
         if row is None:
-            raise LookupError(f"no outbox email with id {outbox_id}")
+            raise LookupError(f"no {kind.noun} with id {row_id}")
         if row.status in FINAL:
             return row.status
         if row.status == "sending" and not transport.idempotent:
             row.status, row.last_error = "unconfirmed", UNCERTAIN
-            log.warning("outbox email %s: %s", outbox_id, UNCERTAIN)
+            log.warning("%s %s: %s", kind.noun, row_id, UNCERTAIN)
             return "unconfirmed"
-        lead = session.get(Lead, row.lead_id) if row.status == "queued" else None
-        if lead is not None and (getattr(lead, "do_not_contact", False) or getattr(lead, "unsubscribed_at", None)):
-            row.status, row.last_error = "failed", "not sent: the lead opted out of email"
+        refused = kind.refuse(session, row) if row.status == "queued" else None
+        if refused:
+            row.status, row.last_error = "failed", refused
             return "failed"
         claim = (
-            update(OutboxEmail)
-            .where(OutboxEmail.id == outbox_id, OutboxEmail.status == row.status)
-            .values(status="sending", attempts=OutboxEmail.attempts + 1)
+            update(model)
+            .where(model.id == row_id, model.status == row.status)
+            .values(status="sending", attempts=model.attempts + 1)
         )
         if session.execute(claim).rowcount != 1:  # another worker changed the row since we read it
-            return session.scalars(select(OutboxEmail.status).where(OutboxEmail.id == outbox_id)).one()
+            return session.scalars(select(model.status).where(model.id == row_id)).one()
+        text, html = kind.bodies(session, row)
         message = Message(
             idempotency_key=row.idempotency_key or idempotency_key(row.sop_run_id, row.step_id),
             to=row.to_address, sender=transport.sender, subject=header_text(row.subject),
-            text=row.body_text, html=row.body_html,
-            headers={name: header_text(value) for name, value in (row.headers or {}).items()},
+            text=text, html=html, headers={name: header_text(value) for name, value in (row.headers or {}).items()},
         )
     # committed: from here on a crash leaves `sending`, which the next attempt handles
     try:
         provider_id = transport.send(message)
     except DeliveryError as exc:
         if exc.uncertain:
-            _record(url, outbox_id, "unconfirmed", f"{exc}; {UNCERTAIN}")
+            _record(kind, url, row_id, "unconfirmed", f"{exc}; {UNCERTAIN}")
             return "unconfirmed"
         if exc.permanent:
-            _record(url, outbox_id, "failed", str(exc))
+            _record(kind, url, row_id, "failed", str(exc))
             return "failed"
-        _record(url, outbox_id, "queued", str(exc))
+        _record(kind, url, row_id, "queued", str(exc))
         # the server's words may quote the recipient: they stay in the row, out of Prefect's logs and states
-        raise DeliveryError(f"outbox email {outbox_id} could not be sent yet (transient); the reason is in "
-                            "its last_error, and the next attempt sends it under the same key", permanent=False) from None
-    _record(url, outbox_id, "sent", None, provider_id=provider_id or None, sent_at=utcnow())
-    log.info("outbox email %s sent via %s (%s)", outbox_id, type(transport).__name__, provider_id)
+        raise DeliveryError(f"{kind.noun} {row_id} could not be sent yet (transient); the reason is in its "
+                            "last_error, and the next attempt sends it under the same key", permanent=False) from None
+    _record(kind, url, row_id, "sent", None, provider_id=provider_id or None, sent_at=utcnow())
+    log.info("%s %s sent via %s (%s)", kind.noun, row_id, type(transport).__name__, provider_id)
     return "sent"
 
 
-def _record(url: str | None, outbox_id: int, status: str, error: str | None, **values: object) -> None:
+def _record(kind: Deliverable, url: str | None, row_id: int, status: str, error: str | None, **values: object) -> None:
     """Write an attempt's outcome, unless the row moved on meanwhile (a known send beats a doubt)."""
     if status != "sent":
-        # the server's words may quote the recipient: they stay in the outbox row, out of the logs
-        log.warning("outbox email %s: %s; the reason is in the outbox row's last_error", outbox_id, status)
+        # the server's words may quote the recipient: they stay in the row, out of the logs
+        log.warning("%s %s: %s; the reason is in its row's last_error", kind.noun, row_id, status)
     allowed = ("sending", "unconfirmed") if status == "sent" else ("sending",)
+    model = kind.model
     with transaction(url) as session:
         session.execute(
-            update(OutboxEmail)
-            .where(OutboxEmail.id == outbox_id, OutboxEmail.status.in_(allowed))
+            update(model)
+            .where(model.id == row_id, model.status.in_(allowed))
             .values(status=status, last_error=error, **values)
         )

@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
-
 from sopflow import settings
 
 
@@ -17,7 +15,12 @@ class PrefectUnavailable(RuntimeError):
 
 @contextmanager
 def prefect_api() -> Iterator[str]:
-    """Use the Prefect server sopflow knows of, with its login, for the duration of the block; yield its API URL."""
+    """Use the Prefect server sopflow knows of, with its login, for the duration of the block; yield its API URL.
+
+    Prefect is imported here, not with this module: the intake imports it only when it first talks to Prefect.
+    """
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
     url = settings.prefect_api_url()
     if url is None:
         raise PrefectUnavailable("no Prefect server is running for sopflow; start `sopflow up` or set PREFECT_API_URL")

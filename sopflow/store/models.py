@@ -225,3 +225,92 @@ class Feedback(Base):
     source: Mapped[str] = mapped_column(String(20))  # cli | approval
     sop_run_id: Mapped[str | None] = mapped_column(ForeignKey("sop_runs.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SnopPlan(Base):
+    """One month's S&OP plan: demand against capacity, frozen when its run opened, signed off by sales and operations.
+
+    Exactly one per month ('YYYY-MM'), however many runs or schedulers claim it.
+    """
+
+    __tablename__ = "snop_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    month: Mapped[str] = mapped_column(String(7), unique=True)
+    figures: Mapped[dict[str, Any] | None]  # sopflow.snop.plan_figures, frozen the first time the plan run computed it
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))  # the run that holds the plan (asks for sign-off)
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open | signed | needs_changes
+    sales_signed_by: Mapped[str | None] = mapped_column(String(200))
+    sales_signed_at: Mapped[datetime | None]
+    sales_decision: Mapped[str | None] = mapped_column(String(20))  # approve | needs_changes
+    sales_notes: Mapped[str | None] = mapped_column(Text)
+    operations_signed_by: Mapped[str | None] = mapped_column(String(200))
+    operations_signed_at: Mapped[datetime | None]
+    operations_decision: Mapped[str | None] = mapped_column(String(20))
+    operations_notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApprovalLink(Base):
+    """A signed, single-use link to answer one approval ask as one person (`sopflow.approval_links`).
+
+    The token is `<id>.<HMAC-SHA256 of id, ask, person, expiry>`: the store holds no token, only what it signs.
+    """
+
+    __tablename__ = "approval_links"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    approval_id: Mapped[int] = mapped_column(ForeignKey("approvals.id"), index=True)
+    person: Mapped[str] = mapped_column(String(200))  # the roster's spelling: the identity the answer is recorded under
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]  # whole seconds: it is signed
+    used_at: Mapped[datetime | None]  # set with `decision` when the link answered (verified); used once
+    decision: Mapped[str | None] = mapped_column(String(20))
+
+
+class ApprovalNotice(Base):
+    """An approval notice: an email to one person, or a post to a role's channel; one per (ask, occasion, recipient).
+
+    Delivered like the outbox (queued -> sending -> sent | failed | unconfirmed). An email's bodies hold a marker
+    where the recipient's link goes: the link is signed as it is sent, never stored.
+    """
+
+    __tablename__ = "approval_notices"
+    __table_args__ = (UniqueConstraint("approval_id", "occasion", "recipient"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    approval_id: Mapped[int] = mapped_column(ForeignKey("approvals.id"))
+    occasion: Mapped[str] = mapped_column(String(40))  # ask | remind-<i> | escalate-<i> (i: the overdue action)
+    channel: Mapped[str] = mapped_column(String(10))  # email | block
+    recipient: Mapped[str] = mapped_column(String(200))  # the person's roster name, or the block's slug
+    to_address: Mapped[str] = mapped_column(String(320))  # the email address, or the block's slug
+    link_id: Mapped[str | None] = mapped_column(ForeignKey("approval_links.id"))
+    subject: Mapped[str] = mapped_column(String(500))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|sending|sent|failed|unconfirmed
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True, default=lambda: f"sopflow-notice-{new_id()}")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class SlaAction(Base):
+    """An overdue action of an approval step taken for one ask: claimed once per (ask, action index)."""
+
+    __tablename__ = "sla_actions"
+    __table_args__ = (UniqueConstraint("approval_id", "action_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    approval_id: Mapped[int] = mapped_column(ForeignKey("approvals.id"))
+    action_index: Mapped[int] = mapped_column(Integer)  # its place in the step's `overdue` list
+    action: Mapped[str] = mapped_column(String(20))  # remind | escalate | decide
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {to, people} | {people} | {decision, reason}
+    due_at: Mapped[datetime]  # the ask's due time plus the action's `after`
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)  # claimed: notices queued, or the answer being sent
+    done_at: Mapped[datetime | None]  # decide: the run was resumed with the answer
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)

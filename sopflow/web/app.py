@@ -1,8 +1,8 @@
-"""The intake app: the lead routes, `/unsubscribe`, `/health`, and the API docs at `/docs`.
+"""The intake app: the lead routes, `/unsubscribe`, `/approve/<token>`, `/health`, and the API docs at `/docs`.
 
 A lead is stored and its SOP runs claimed in one transaction; the answer does not wait on Prefect
 (the dispatcher of `sopflow up` starts the runs). Every answer, error or not, is JSON, but for the
-unsubscribe page and the docs.
+unsubscribe and approval pages and the docs.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from sopflow import consent
+from sopflow.web.approve import ApproveRoutes
 from sopflow.web.guard import Guard
 from sopflow.web.leads import SECURITY, BodyInvalid, LeadRoutes, field_errors, operations
 from sopflow.web.store import StoreWorker
@@ -55,6 +56,7 @@ def create_app(intake_token: str | None, new_lead_sops: Sequence[str], read_time
     app.add_middleware(Guard, max_body=MAX_BODY, read_timeout=read_timeout)
     app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
     app.router.routes.extend(LeadRoutes(store, intake_token).routes())
+    app.router.routes.extend(ApproveRoutes().routes())  # signed approval links: no bearer token, the link is one
 
     @app.exception_handler(BodyInvalid)
     async def body_invalid(request: Request, exc: BodyInvalid) -> JSONResponse:

@@ -3,8 +3,9 @@
 The body is read whole here, whatever `Content-Length` says (absent, wrong, chunked), before
 any route sees it: too large is a 413, too slow a 408, a client gone is nothing at all; in
 each case nothing is stored. Every answer that is not a success is logged (method, path without
-its query string, status, time). An exception from a route is a JSON 500 and one log line naming
-its type and where it was raised: never its message, which may quote a lead's data.
+its query string and with any approval link's token masked, status, time). An exception from a
+route is a JSON 500 and one log line naming its type and where it was raised: never its message,
+which may quote a lead's data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from sopflow.logs import redact
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -69,14 +72,14 @@ class Guard:
                 await self.app(scope, _replay(body, receive), send_and_note)
         except Exception as exc:
             reference = uuid.uuid4().hex[:12]
-            log.error("%s %s failed: %s at %s (reference %s)", scope["method"], scope["path"],
+            log.error("%s %s failed: %s at %s (reference %s)", scope["method"], redact(scope["path"]),
                       type(exc).__name__, where_raised(exc), reference)
             if not answered[0]:
                 await send_json(send_and_note, 500, f"internal error (reference {reference}); sending the same "
                                 "request again is safe: a lead is stored once per email address", close=True)
         finally:
             if not 200 <= answered[0] < 400:  # a lead stored is in the store; a refusal only here
-                log.info("%s %s %s %.1f ms", scope["method"], scope["path"], answered[0] or "no answer",
+                log.info("%s %s %s %.1f ms", scope["method"], redact(scope["path"]), answered[0] or "no answer",
                          (time.perf_counter() - started) * 1000)
 
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:

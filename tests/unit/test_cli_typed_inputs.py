@@ -34,7 +34,8 @@ def test_the_form_keeps_numbers_as_typed_and_its_schema_unchanged():
     filled = form.model_validate({"decision": "approve", "approver": "Alex Kim", "deal_value": 25000.0,
                                   "discount_percent": 12.5})
     values = filled.model_dump(include=set(step.inputs))
-    assert values == {"deal_value": 25000, "discount_percent": 12.5} and type(values["deal_value"]) is int
+    assert values == {"deal_value": 25000, "discount_percent": 12.5, "expected_close": None}  # optional, not given
+    assert type(values["deal_value"]) is int
     satisfaction = approval_step("post-sale-follow-up", "satisfaction_check")
     assert check_inputs(satisfaction, {"satisfaction": "4"}) == ({"satisfaction": 4}, [])
     assert check_inputs(satisfaction, {"satisfaction": "4.5"})[1] == [("satisfaction", "'4.5' is not a whole number")]
@@ -62,7 +63,8 @@ def test_an_answer_is_recorded_and_shown_with_its_numbers_as_typed(store, capsys
 
     assert main(["lead", "show", lead_id]) == 0
     out = capsys.readouterr().out
-    assert "approved by Alex Kim (deal_value: 25000, discount_percent: 20)" in out and "25000.0" not in out
+    assert "approved by Alex Kim (deal_value: 25000, discount_percent: 20, expected_close: —)" in out
+    assert "25000.0" not in out
     assert main(["lead", "show", lead_id, "--json"]) == 0
     steps = json.loads(capsys.readouterr().out)["runs"][0]["steps"]
     assert steps[0]["result"]["deal_value"] == 25000 and '"deal_value": 25000,' in json.dumps(steps[0]["result"])
