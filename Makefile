@@ -36,3 +36,4 @@ screenshots: install browser
 bench: install
 	$(BIN)/python benchmarks/intake.py
 	$(BIN)/python benchmarks/rescore.py
+	$(BIN)/python benchmarks/audit.py

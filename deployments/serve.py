@@ -6,6 +6,7 @@ from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.types.entrypoint import EntrypointType
 
+from flows.audit import audit_runs
 from flows.rescore import rescore
 from flows.review import review_sop, start_due_reviews
 from flows.snop import snop
@@ -22,6 +23,8 @@ CHORES = [
      "reviewed) and starts one review run for each."),
     (review_sop, "review", None, "One SOP's review: the packet of how it ran, then keep, revise or retire from its "
      "review owner."),
+    (audit_runs, "weekly", "0 6 * * 1", "Audits the last week's runs (and every open one) against the SOP versions "
+     "they followed: findings, adherence per SOP, step and person, KPI trend charts."),
     (snop, "monthly", "0 6 1 * *", "The month's S&OP plan: open opportunities' weighted demand by expected close "
      "month against the capacity in planning/capacity.yaml, signed off by the sales and operations leaders."),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from types import MappingProxyType
 from typing import Mapping
 
@@ -33,6 +34,11 @@ class Plan:
     @property
     def version(self) -> int:
         return self.sop.version
+
+    @cached_property
+    def order(self) -> dict[str, int]:
+        """Each step's position in the SOP (steps only jump forward)."""
+        return {step_id: index for index, step_id in enumerate(self.steps)}
 
 
 def compile_plan(loaded: LoadedSop) -> Plan:

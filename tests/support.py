@@ -135,3 +135,24 @@ def qualify(up, lead_id: str, rep: str = "Alex Kim") -> None:
     """Take a lead through lead-qualification's two approvals: the rep's, then the manager's."""
     answer(up, lead_id, "rep_qualification", rep)
     answer(up, lead_id, "manager_approval", "Maria Lopez")
+
+
+def start_deployment(up, name: str, parameters: dict | None = None) -> str:
+    """Start a flow run of deployment `flow/deployment` as the UI's Run button does; its id.
+
+    Prefect's own client retries when its SQLite database is busy (a 503, or no answer in time): so do we.
+    A retry may start a second run: the flows started so are idempotent.
+    """
+    def attempt() -> httpx.Response | None:
+        try:
+            with up.api() as api:
+                found = api.get(f"/deployments/name/{name}")
+                assert found.status_code == 200, found.text
+                created = api.post(f"/deployments/{found.json()['id']}/create_flow_run", json={"parameters": parameters or {}})
+        except httpx.TimeoutException:
+            return None
+        return None if created.status_code == 503 else created
+
+    created = wait_for(attempt, "Prefect to take the run")
+    assert created.status_code == 201, created.text
+    return created.json()["id"]

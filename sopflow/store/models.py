@@ -227,6 +227,40 @@ class Feedback(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Audit(Base):
+    """One audit: the runs of a window compared with the SOP versions they followed, and the adherence found."""
+
+    __tablename__ = "audits"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    since: Mapped[datetime]
+    until: Mapped[datetime]
+    sop_id: Mapped[str | None] = mapped_column(String(100))  # the one SOP audited, or None for all
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))  # the audit run, when a flow ran it
+    runs: Mapped[int] = mapped_column(Integer)
+    findings: Mapped[int] = mapped_column(Integer)
+    adherence: Mapped[dict[str, Any]]  # {"sop": {id: {...}}, "step": {...}, "person": {...}}: audited, clean, rate
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditFinding(Base):
+    """One departure from an SOP an audit found: in which run and step, by whom, and the evidence."""
+
+    __tablename__ = "audit_findings"
+    __table_args__ = (Index("ix_audit_findings_audit", "audit_id"), Index("ix_audit_findings_sop", "sop_id", "kind"))
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    audit_id: Mapped[int] = mapped_column(ForeignKey("audits.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    sop_id: Mapped[str] = mapped_column(String(100))
+    sop_version: Mapped[int | None] = mapped_column(Integer)
+    sop_run_id: Mapped[str | None] = mapped_column(ForeignKey("sop_runs.id"))
+    step_id: Mapped[str | None] = mapped_column(String(100))
+    person: Mapped[str | None] = mapped_column(String(200))
+    evidence: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime | None]
+
+
 class SnopPlan(Base):
     """One month's S&OP plan: demand against capacity, frozen when its run opened, signed off by sales and operations.
 

@@ -109,3 +109,17 @@ def list_runs(
 def sop_ids(session: Session) -> list[str]:
     """Every SOP id the store has runs of."""
     return list(session.scalars(select(SopRun.sop_id).distinct().order_by(SopRun.sop_id)))
+
+
+def open_flow_run_ids(session: Session, sop_id: str | None = None) -> list[str]:
+    """The flow run ids of the runs under way (running or waiting), of `sop_id` only when given."""
+    query = select(SopRun.flow_run_id).where(SopRun.state.in_(("running", "waiting")), SopRun.flow_run_id.is_not(None))
+    return list(session.scalars(where_given(query, (SopRun.sop_id, sop_id))))
+
+
+def flow_runs_of(session: Session, run_ids: Collection[str]) -> dict[str, str | None]:
+    """Each of these runs' flow run id (None before its flow run was created)."""
+    if not run_ids:
+        return {}
+    query = select(SopRun.id, SopRun.flow_run_id).where(SopRun.id.in_(list(run_ids)))
+    return dict(session.execute(query).tuples().all())

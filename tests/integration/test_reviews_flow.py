@@ -7,38 +7,16 @@ import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 
-import httpx
 import pytest
 from sqlalchemy import delete, select
 
 from sopflow.cli.approvals import send_answer
 from sopflow.store.models import Review
 from tests.support import (add_lead, answer, environment, finished, flow_state, form_description, run_cli, sop_run,
-                           sopflow, wait_for)
+                           sopflow, start_deployment, wait_for)
 
 pytestmark = pytest.mark.server
 RETIRED = "email-then-approval"  # a test-only SOP every new lead starts; its owner role is manager (Maria Lopez)
-
-
-def start_deployment(up, name: str) -> str:
-    """Start a flow run of deployment `flow/deployment` as the UI's Run button does; its id.
-
-    Prefect's own client retries when its SQLite database is busy (a 503, or no answer in time): so do we.
-    A retry may start a second run, which the daily review run takes in its stride (that is what it tests).
-    """
-    def attempt() -> httpx.Response | None:
-        try:
-            with up.api() as api:
-                found = api.get(f"/deployments/name/{name}")
-                assert found.status_code == 200, found.text
-                created = api.post(f"/deployments/{found.json()['id']}/create_flow_run", json={})
-        except httpx.TimeoutException:
-            return None
-        return None if created.status_code == 503 else created
-
-    created = wait_for(attempt, "Prefect to take the run")
-    assert created.status_code == 201, created.text
-    return created.json()["id"]
 
 
 def review_runs(up) -> list[dict]:

@@ -137,8 +137,9 @@ def test_a_due_wait_resumes_by_itself_and_no_chore_runs_sit_beside_the_sop_runs(
         flows = {f["id"]: f["name"] for f in api.post("/flows/filter", json={"limit": 100}).json()}
         runs = api.post("/flow_runs/filter", json={"limit": 200, "sort": "START_TIME_DESC"}).json()
     sops = {path.stem for path in Path(up.env["SOPFLOW_SOP_DIR"]).glob("*.yaml")}
-    # rescoring and reviews-due are daily, one review per review run; S&OP is monthly
-    assert deployments == sops | {"daily", "review", "monthly"}
-    scheduled = {"sopflow-rescore", "sopflow-reviews-due", "sopflow-review", "sopflow-snop"}
+    # rescoring and reviews-due are daily, one review per review run; the audit is weekly, S&OP monthly
+    assert deployments == sops | {"daily", "review", "weekly", "monthly"}
+    scheduled = {"sopflow-rescore", "sopflow-reviews-due", "sopflow-review", "sopflow-audit", "sopflow-snop",
+                 "audit-test-crashed"}  # the last: the audit test's crashed flow run
     assert runs and all(run["name"].startswith("lead-") for run in runs
                         if flows[run["flow_id"]] not in scheduled), sorted({flows[r["flow_id"]] for r in runs})

@@ -329,11 +329,12 @@ def test_report_prints_each_sops_kpi_as_a_table_and_as_json(sop_dir, capsys):
     assert (code, err) == (0, "")
     lines = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
     assert out.splitlines()[0].split() == ["SOP", "Metric", "Value", "Baseline", "Target", "Deadline", "On", "track",
-                                           "Last", "6", "periods"]
+                                           "Adherence", "Last", "6", "periods"]
     assert lines["lead-qualification"][:10] == ["lead-qualification", "qualified", "leads", "per", "quarter", "3",
                                                 "leads", "120", "144", "2027-03-31"]
     assert lines["lead-qualification"][-6:] == ["0", "0", "0", "0", "0", "3"]
-    assert lines["order-processing"][-11:] == ["-", "70%", "98%", "2027-03-31", "-", "-", "-", "-", "-", "-", "-"]
+    assert lines["order-processing"][-13:] == ["-", "70%", "98%", "2027-03-31", "-", "not", "audited", "-", "-", "-",
+                                               "-", "-", "-"]
     assert "no measure" in " ".join(lines["minimal"])
 
     assert [row["sop"] for row in cli_json(capsys, "report", "--sop", "prospecting")] == ["prospecting"]
