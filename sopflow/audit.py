@@ -24,7 +24,7 @@ others hold a name as typed). The overdue actions housekeeping took in the windo
 are listed with the audit.
 
 The audit reads the store with a few set-based SELECTs and replays each run in Python over light rows: step
-durations come from SQL, timestamps stay as the database gives them until a finding needs one (`moment`).
+durations come from SQL, timestamps stay as the driver reads them until a finding needs one (`moment`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, DateTime, Select, and_, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from sopflow import settings
@@ -95,7 +95,7 @@ class AuditResult:
 
 
 class _Run(NamedTuple):
-    """A run as the audit reads it: timestamps stay text until a finding needs one (`moment`)."""
+    """A run as the audit reads it: timestamps as the driver reads them until a finding needs one (`moment`)."""
 
     id: str
     sop_id: str
@@ -104,8 +104,8 @@ class _Run(NamedTuple):
     state: str
     outcome: str | None
     flow_run_id: str | None
-    created: str
-    started: str | None
+    created: str | datetime  # as the driver reads it: see `moment`
+    started: str | datetime | None
 
 
 class _Record(NamedTuple):
@@ -117,13 +117,13 @@ class _Record(NamedTuple):
     decision: str | None
     approver: str | None
     seconds: float
-    started: str
-    ended: str
+    started: str | datetime
+    ended: str | datetime
 
 
-def moment(text: str) -> datetime:
-    """A timestamp read as text (`_text`), in UTC."""
-    value = datetime.fromisoformat(text)
+def moment(raw: str | datetime) -> datetime:
+    """A timestamp read raw (`_raw`), in UTC."""
+    value = raw if isinstance(raw, datetime) else datetime.fromisoformat(raw)
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
@@ -157,6 +157,7 @@ class _Auditor:
         self.records: Counter[tuple[str, str]] = Counter()  # step records per (SOP, step)
         self.answers: Counter[str] = Counter()  # accepted answers per person
         self.rosters: dict[tuple[int, str], tuple[list[str] | None, set[str]]] = {}  # per plan and step
+        self.actions: defaultdict[tuple[str, str], list[ActionTaken]] | None = None  # per (run, step)
 
     def plan(self, sop_id: str, key: str | None) -> Plan | None:
         """The plan of the version with content hash `key`; the file's for None (runs from before versions were
@@ -183,11 +184,15 @@ class _Auditor:
 
     def allowed_by_sla(self, run: _Run, plan: Plan, step_id: str) -> set[str]:
         """Who else the step's overdue actions let answer (casefolded): an escalation's role, sopflow's decision."""
+        if self.actions is None:  # read once: overdue actions are few
+            self.actions = defaultdict(list)
+            for action in sla.actions_taken(self.session):
+                self.actions[action.sop_run_id, action.step_id].append(action)
         allowed = set()
-        for action in sla.actions_taken(self.session, run_ids=[run.id]):
-            if action.step_id == step_id and action.action == "escalate" and action.detail.get("to") in plan.sop.roles:
+        for action in self.actions[run.id, step_id]:
+            if action.action == "escalate" and action.detail.get("to") in plan.sop.roles:
                 allowed.update(person.casefold() for person in plan.sop.people(action.detail["to"]))
-            elif action.step_id == step_id and action.action == "decide":
+            elif action.action == "decide":
                 allowed.add(SOPFLOW.casefold())
         return allowed
 
@@ -279,7 +284,7 @@ class _Auditor:
         elif open_wait is not None:
             since, what = open_wait, f"its wait ended at {_when(open_wait)} and it was not woken"
         else:
-            since = max(moment(text) for text in [run.started or run.created, *(record.ended for record in records)])
+            since = max(moment(raw) for raw in [run.started or run.created, *(record.ended for record in records)])
             what = f"no step has ended since {_when(since)}"
         if self.until - since > STUCK_AFTER:
             self.find("stuck", run, records[-1].step_id if records else None,
@@ -289,9 +294,10 @@ class _Auditor:
 Scope = Callable[[Select], Select]
 
 
-def _text(column: Any, label: str) -> ColumnElement[str]:
-    """A timestamp column read as ISO text, converted by `moment` only when needed (not per row)."""
-    return cast(column, String).label(label)
+def _raw(column: Any, label: str) -> ColumnElement[Any]:
+    """A timestamp column as the driver reads it, without sopflow's conversion per row: ISO text from SQLite, a
+    datetime from PostgreSQL; `moment` reads either when a finding needs it."""
+    return type_coerce(column, DateTime(timezone=True)).label(label)
 
 
 def _seconds(session: Session) -> ColumnElement[float]:
@@ -303,7 +309,7 @@ def _seconds(session: Session) -> ColumnElement[float]:
 
 def _runs(session: Session, scope: Scope) -> list[_Run]:
     query = select(SopRun.id, SopRun.sop_id, SopRun.sop_version, SopRun.sop_hash, SopRun.state, SopRun.outcome,
-                   SopRun.flow_run_id, _text(SopRun.created_at, "created"), _text(SopRun.started_at, "started"))
+                   SopRun.flow_run_id, _raw(SopRun.created_at, "created"), _raw(SopRun.started_at, "started"))
     return list(map(_Run._make, session.connection().execute(scope(query).order_by(SopRun.id))))
 
 
@@ -313,8 +319,8 @@ def _records(session: Session, scope: Scope) -> dict[str, list[_Record]]:
     query = (select(StepRecord.sop_run_id, StepRecord.step_id, StepRecord.status,
                     case((approval, StepRecord.result["decision"].as_string())).label("decision"),
                     case((approval, StepRecord.result["approver"].as_string())).label("approver"),
-                    _seconds(session).label("seconds"), _text(StepRecord.started_at, "started"),
-                    _text(StepRecord.ended_at, "ended"))
+                    _seconds(session).label("seconds"), _raw(StepRecord.started_at, "started"),
+                    _raw(StepRecord.ended_at, "ended"))
              .join(SopRun, SopRun.id == StepRecord.sop_run_id)
              .order_by(StepRecord.sop_run_id, StepRecord.started_at, StepRecord.id))
     rows = map(_Record._make, session.connection().execute(scope(query)).all())
