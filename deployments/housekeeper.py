@@ -28,13 +28,18 @@ class Housekeeper(threading.Thread):
     def run(self) -> None:
         delay = self.poll_seconds
         while not self._stopping.wait(delay):
+            delay = self.poll_seconds
             try:
                 for done in self.sla.round():
                     log.info("Overdue approval: %s.", done)
-                self.notices.round()
-                delay = self.poll_seconds
             except Exception as exc:  # the store itself failed: say so in one line, keep the thread, try again
-                log.warning("approval housekeeping failed (%s); next try in %.0f s", type(exc).__name__,
+                log.warning("overdue approval actions failed (%s); next try in %.0f s", type(exc).__name__,
+                            self.pause_after_error)
+                delay = self.pause_after_error
+            try:  # notices are retried whatever the SLA round did
+                self.notices.round()
+            except Exception as exc:
+                log.warning("resending approval notices failed (%s); next try in %.0f s", type(exc).__name__,
                             self.pause_after_error)
                 delay = self.pause_after_error
 

@@ -43,6 +43,8 @@ USED = LinkRefused(410, "This approval link was used already: each link answers 
                         "if the approval still waits.")
 ANSWERED = LinkRefused(409, "This approval has been answered already, so this link no longer answers it; nothing "
                             "was changed.")
+NOT_WAITING = LinkRefused(409, "The run of this approval is not waiting for an answer any more (it moved on, or "
+                               "was cancelled or failed), so this link cannot answer it; nothing was changed.")
 EXPIRED = LinkRefused(410, "This approval link has expired; answer in the Prefect UI or with `sopflow approve`.")
 
 
@@ -84,7 +86,8 @@ class OpenLink:
 
 def check(session: Session, given: str, now: datetime | None = None, hold: bool = False) -> OpenLink:
     """The open link `given` names; LinkRefused when it is malformed, forged or tampered with, used, expired,
-    or its ask is answered. `hold` locks the ask's row until the transaction ends (to use the link)."""
+    or its ask is answered or its run is not waiting.
+    `hold` locks the ask's row until the transaction ends (to use the link)."""
     found = _TOKEN.fullmatch(given) if len(given) < 100 else None
     if found is None:
         raise MALFORMED
@@ -99,7 +102,10 @@ def check(session: Session, given: str, now: datetime | None = None, hold: bool 
         raise ANSWERED
     if (now or utcnow()) >= link.expires_at:
         raise EXPIRED
-    return OpenLink(link, ask, session.get_one(SopRun, ask.sop_run_id))
+    run = session.get_one(SopRun, ask.sop_run_id)
+    if run.state != "waiting":
+        raise NOT_WAITING
+    return OpenLink(link, ask, run)
 
 
 def mark_used(session: Session, opened: OpenLink, decision: str, now: datetime | None = None) -> None:

@@ -62,7 +62,7 @@ def _action_words(action: ActionTaken) -> str:
 
 def _actions(result: AuditResult) -> list[str]:
     if not result.sla_actions:
-        return ["### SLA actions", "", "No approval was overdue long enough for an action.", ""]
+        return ["### SLA actions", "", "No overdue action (remind, escalate, decide) was taken in the window.", ""]
     lines = ["### SLA actions", "", "| Run | Step | Ask | Action | Due | Taken |", "|---|---|---:|---|---|---|"]
     lines += [f"| {a.sop_run_id} | {a.step_id} | {a.ask + 1} | {markdown_text(_action_words(a))} | "
               f"{a.due_at:%Y-%m-%d %H:%M} | {a.taken_at:%Y-%m-%d %H:%M} |" for a in result.sla_actions]

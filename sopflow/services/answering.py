@@ -18,6 +18,10 @@ class ResumeFailed(RuntimeError):
     """The paused run could not be given the answer; nothing was recorded. The message is one sentence."""
 
 
+class PrefectUnreachable(ResumeFailed):
+    """Prefect could not be reached or answered garbled, so trying again later may work; nothing was recorded."""
+
+
 def pause_key(step_id: str, ask: int) -> str:
     """The key an approval step's ask number `ask` suspends its run under."""
     return f"{step_id.replace('_', '-')}-ask-{ask}"
@@ -44,23 +48,30 @@ def send_answer(flow_run_id: str, answer: dict[str, Any], pause: str | None = No
     """Resume paused flow run `flow_run_id` with `answer` as its form's input (the run records it).
 
     `pause`: only while the run waits under that pause key, i.e. for this very ask. Raises ResumeFailed when
-    Prefect refuses or cannot be reached, PrefectUnavailable when no Prefect server is known.
+    the run does not take it (not paused for it, refused, aborted), PrefectUnreachable (a ResumeFailed) when Prefect
+    cannot be reached or answers garbled, PrefectUnavailable when no Prefect server is known.
     """
     import httpx
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.responses import SetStateStatus
     from prefect.exceptions import PrefectException
-    from prefect.flow_runs import resume_flow_run
 
     with prefect_api():
         try:
-            if pause is not None:
-                with get_client(sync_client=True) as client:
-                    state = client.read_flow_run(UUID(flow_run_id)).state
-                if state is None or not state.is_paused() or state.state_details.pause_key != pause:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(UUID(flow_run_id)).state
+                if state is None or not state.is_paused() or (pause is not None
+                                                              and state.state_details.pause_key != pause):
                     raise ResumeFailed(f"flow run {flow_run_id} is not waiting for this answer right now (it may be "
                                        "passing on another one); nothing was recorded")
-            resume_flow_run(flow_run_id, run_input=answer, _sync=True)  # sync even inside an event loop
+                result = client.resume_flow_run(UUID(flow_run_id), run_input=answer)
         except ResumeFailed:
             raise
-        except (PrefectException, httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: Prefect refused the input
-            raise ResumeFailed(f"could not resume flow run {flow_run_id}, so nothing was recorded: {exc}") from None
+        except (httpx.HTTPError, PrefectException, TimeoutError, OSError, ValueError) as exc:  # ValueError: garbled
+            lasting = isinstance(exc, PrefectException) or (isinstance(exc, httpx.HTTPStatusError)
+                                                             and exc.response.status_code < 500)
+            failed = ResumeFailed if lasting else PrefectUnreachable  # a refusal, or Prefect not answering sanely
+            raise failed(f"could not resume flow run {flow_run_id}, so nothing was recorded: {exc}") from None
+    if result.status != SetStateStatus.ACCEPT:  # REJECT (input refused, pause timed out) or ABORT (not paused)
+        reason = getattr(result.details, "reason", None) or result.status.value
+        raise ResumeFailed(f"flow run {flow_run_id} did not take the answer ({reason}), so nothing was recorded")

@@ -70,21 +70,39 @@ class SlaKeeper:
         with transaction() as session:
             sops: dict[tuple[str, str | None], Sop | None] = {}
             for ask, run in overdue_asks(session, now):
-                key = (run.sop_id, run.sop_hash)
-                sop = sops[key] if key in sops else sops.setdefault(key, sop_of_run(session, run))
-                step = approval_step(sop, ask.step_id)
-                if sop is None or step is None or not step.overdue:
+                ask_id = ask.id
+                try:
+                    with session.begin_nested():  # one ask that fails rolls back only its own actions
+                        ask_done, ask_queued = self._take_due(session, sops, ask, run, now)
+                except Exception as exc:
+                    log.warning("overdue actions of approval ask %s failed (%s); they are tried again next round",
+                                ask_id, type(exc).__name__)
                     continue
-                taken = sla_store.taken_for_step(session, run.id, step.id)
-                for due in due_actions(step, ask.due_by, now):
-                    if due.index in taken:
-                        continue
-                    notices = _take(session, sop, step, ask, due)
-                    if notices is not None:
-                        queued += notices
-                        done.append(f"{due.action.action} of ask {ask.id} ({run.sop_id}/{ask.step_id})")
+                done += ask_done
+                queued += ask_queued
         send(queued)
         return done + self._send_decisions()
+
+    @staticmethod
+    def _take_due(session: Session, sops: dict[tuple[str, str | None], Sop | None], ask: Approval, run: SopRun,
+                  now: datetime) -> tuple[list[str], list[int]]:
+        """Take `ask`'s due actions not taken yet: what was done, in words, and the notices they queued."""
+        done: list[str] = []
+        queued: list[int] = []
+        key = (run.sop_id, run.sop_hash)
+        sop = sops[key] if key in sops else sops.setdefault(key, sop_of_run(session, run))
+        step = approval_step(sop, ask.step_id)
+        if sop is None or step is None or not step.overdue:
+            return done, queued
+        taken = sla_store.taken_for_step(session, run.id, step.id)
+        for due in due_actions(step, ask.due_by, now):
+            if due.index in taken:
+                continue
+            notices = _take(session, sop, step, ask, due)
+            if notices is not None:
+                queued += notices
+                done.append(f"{due.action.action} of ask {ask.id} ({run.sop_id}/{ask.step_id})")
+        return done, queued
 
     def _send_decisions(self) -> list[str]:
         """Send each claimed decide action's answer to its run (again, after a pause, when it did not get through)."""
@@ -107,6 +125,8 @@ class SlaKeeper:
                 error = None
             except (ResumeFailed, PrefectUnavailable) as exc:
                 error = str(exc)
+            except Exception as exc:  # unexpected: settle the attempt anyway, so it is tried again after its pause
+                error = f"sending the answer failed unexpectedly ({type(exc).__name__}); it is tried again"
             with transaction() as session:
                 sla_store.settle_decide(session, action_id, error)
             if error and attempts + 1 >= MAX_DECIDE_ATTEMPTS:

@@ -16,7 +16,8 @@ from sopflow import approval_links
 from sopflow.approval_links import LinkRefused, OpenLink
 from sopflow.ask_description import describe_ask
 from sopflow.schema import ApprovalStep
-from sopflow.services.answering import ResumeFailed, answer_for, approval_step, pause_key, send_answer
+from sopflow.services.answering import (PrefectUnreachable, ResumeFailed, answer_for, approval_step, pause_key,
+                                        send_answer)
 from sopflow.services.connection import PrefectUnavailable
 from sopflow.store import approval_links as link_store
 from sopflow.store.db import transaction
@@ -63,7 +64,8 @@ def view(token: str, now: datetime | None = None) -> LinkView:
 def answer(token: str, decision: str, notes: str, feedback: str, given: dict[str, str],
            now: datetime | None = None) -> LinkView:
     """Send the link's answer to its run and keep the link used; LinkRefused, AnswerInvalid (nothing changed) or
-    ResumeFailed (the link is released: nothing was recorded) when it cannot be."""
+    ResumeFailed (the link is released: nothing was recorded; PrefectUnreachable when trying again may work) when it
+    cannot be."""
     with transaction() as session:
         opened = approval_links.check(session, token, now, hold=True)  # refused before its fields are judged
         shown = _view(session, opened)
@@ -77,8 +79,11 @@ def answer(token: str, decision: str, notes: str, feedback: str, given: dict[str
         if flow_run_id is None:
             raise ResumeFailed("the run of this approval has no flow run yet; nothing was recorded")
         send_answer(flow_run_id, answer_input, pause=pause)
-    except (ResumeFailed, PrefectUnavailable):
+    except BaseException as exc:  # whatever failed, the answer was not recorded: the link must work again
         with transaction() as session:
             link_store.release(session, link_id)
-        raise
+        if isinstance(exc, (ResumeFailed, PrefectUnavailable)) or not isinstance(exc, Exception):
+            raise
+        raise PrefectUnreachable(f"passing the answer on to flow run {flow_run_id} failed unexpectedly "
+                                 f"({type(exc).__name__}); nothing was recorded") from exc
     return shown

@@ -20,6 +20,7 @@ from sopflow.store.models import ApprovalNotice
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8  # then a notice is marked failed, its last error kept
 MAX_BACKOFF = 300.0  # seconds between housekeeping's tries of one notice
+STALE_SENDING = 600.0  # seconds a notice may stay "sending" at one attempt before its sender is taken for dead
 
 
 class BlockTransport:
@@ -75,15 +76,19 @@ def send(notice_ids: Iterable[int]) -> dict[int, str]:
 
 class Retrier:
     """Housekeeping's retries of queued notices: each after a pause that doubles with its tries, at most
-    MAX_ATTEMPTS tries in all (then it is marked failed)."""
+    MAX_ATTEMPTS tries in all (then it is marked failed). A notice this process has seen "sending" at the same
+    attempt for STALE_SENDING seconds lost its sender: it goes to delivery again, which resends it when the
+    transport is idempotent and marks it unconfirmed otherwise."""
 
     def __init__(self) -> None:
         self._tried: dict[int, float] = {}  # notice id -> when this process last tried it (monotonic)
+        self._sending: dict[int, tuple[int, float]] = {}  # notice id -> (attempts, first seen "sending" then)
 
     def round(self) -> dict[int, str]:
         with transaction() as session:
             gave_up = notices.give_up(session, MAX_ATTEMPTS)
             waiting = notices.queued(session)
+            claimed = notices.sending(session)
         for notice_id in gave_up:
             log.warning("approval notice %s failed after %d tries; its last error is in its row", notice_id,
                         MAX_ATTEMPTS)
@@ -91,4 +96,17 @@ class Retrier:
         due = [notice_id for notice_id, attempts in waiting
                if now >= self._tried.get(notice_id, -MAX_BACKOFF) + min(MAX_BACKOFF, 2.0 ** attempts)]
         self._tried.update((notice_id, now) for notice_id in due)
-        return send(due)
+        return send(due + self._stale(claimed, now))
+
+    def _stale(self, claimed: list[tuple[int, int]], now: float) -> list[int]:
+        """The notices of `claimed` seen "sending" at the same attempt for STALE_SENDING seconds or more."""
+        previous, self._sending = self._sending, {}
+        for notice_id, attempts in claimed:
+            was = previous.get(notice_id)
+            self._sending[notice_id] = was if was is not None and was[0] == attempts else (attempts, now)
+        stale = [notice_id for notice_id, (_, since) in self._sending.items() if now - since >= STALE_SENDING]
+        for notice_id in stale:
+            log.warning("approval notice %s was left sending by a sender that stopped; delivery settles it now",
+                        notice_id)
+            del self._sending[notice_id]
+        return stale

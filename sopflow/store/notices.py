@@ -35,6 +35,13 @@ def queued(session: Session, limit: int = 100) -> list[tuple[int, int]]:
     return [(notice_id, attempts) for notice_id, attempts in session.execute(query.limit(limit))]
 
 
+def sending(session: Session, limit: int = 100) -> list[tuple[int, int]]:
+    """Notices claimed for sending and not settled (being sent, or their sender died), oldest first: (id, attempts)."""
+    query = (select(ApprovalNotice.id, ApprovalNotice.attempts).where(ApprovalNotice.status == "sending")
+             .order_by(ApprovalNotice.id))
+    return [(notice_id, attempts) for notice_id, attempts in session.execute(query.limit(limit))]
+
+
 def give_up(session: Session, max_attempts: int) -> list[int]:
     """Mark failed the queued notices tried `max_attempts` times already (their last error stays); their ids."""
     query = select(ApprovalNotice.id).where(ApprovalNotice.status == "queued",

@@ -23,7 +23,7 @@ from sopflow.approval_links import LinkRefused
 from sopflow.forms import FEEDBACK_HELP, input_kind
 from sopflow.schema import FormInput
 from sopflow.services import link_answers
-from sopflow.services.answering import ResumeFailed
+from sopflow.services.answering import PrefectUnreachable, ResumeFailed
 from sopflow.services.connection import PrefectUnavailable
 
 MAX_FIELDS = 100
@@ -165,8 +165,11 @@ class ApproveRoutes:
             return sentence(refused.status, refused.sentence)
         except link_answers.AnswerInvalid as invalid:
             return page(422, form_page(invalid.view, fields, invalid.problems))
-        except (ResumeFailed, PrefectUnavailable):
+        except (PrefectUnreachable, PrefectUnavailable):
             return sentence(503, "Your answer could not be passed on to the run just now, so nothing was recorded "
                                  "and the link still works; try again in a minute.")
+        except ResumeFailed:  # lasting: the run is gone, moved on or refused the answer
+            return sentence(409, "The run of this approval is no longer waiting for this answer, so nothing was "
+                                 "recorded; check the approval in the Prefect UI.")
         return sentence(200, f"Thank you, {shown.person}: your answer ({fields['decision']}) is recorded and "
                              f"{shown.sop_id} goes on.")

@@ -188,3 +188,51 @@ def test_only_an_answer_through_its_persons_link_is_verified(store, tmp_path):
         approvals.record_answer(session, typed, "approve", "Priya Shah", "", None)
         assert verified_asks(session, [by_link, typed, other_person]) == {by_link}
         assert verified_asks(session, []) == set()
+
+
+class _FakeClient:
+    """A Prefect client whose flow run waits under pause key `paused_under` and answers resumes with `status`."""
+
+    def __init__(self, paused_under: str | None, status: str) -> None:
+        self.paused_under, self.status, self.resumed = paused_under, status, []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def read_flow_run(self, flow_run_id):
+        from prefect.states import Paused, Running
+        state = Paused(pause_key=self.paused_under) if self.paused_under else Running()
+        return type("FlowRun", (), {"state": state})()
+
+    def resume_flow_run(self, flow_run_id, run_input=None):
+        from prefect.client.schemas import OrchestrationResult
+        from prefect.client.schemas.responses import StateAbortDetails, StateAcceptDetails
+        self.resumed.append(run_input)
+        details = StateAcceptDetails() if self.status == "ACCEPT" else StateAbortDetails(reason="Run is not paused.")
+        return OrchestrationResult(state=None, status=self.status, details=details)
+
+
+@pytest.mark.parametrize(("paused_under", "status", "taken"), [("approve-ask-1", "ACCEPT", True),
+                                                              ("approve-ask-1", "ABORT", False),
+                                                              ("approve-ask-2", "ACCEPT", False),
+                                                              (None, "ACCEPT", False)])
+def test_an_answer_counts_only_when_the_run_takes_it(monkeypatch, paused_under, status, taken):
+    import contextlib
+
+    import prefect.client.orchestration
+
+    from sopflow.services import answering
+    client = _FakeClient(paused_under, status)
+    monkeypatch.setattr(answering, "prefect_api", contextlib.nullcontext)
+    monkeypatch.setattr(prefect.client.orchestration, "get_client", lambda sync_client=False: client)
+    run_id = "00000000-0000-0000-0000-000000000001"
+    if taken:
+        answering.send_answer(run_id, {"decision": "approve"}, pause="approve-ask-1")
+    else:
+        with pytest.raises(answering.ResumeFailed) as failed:
+            answering.send_answer(run_id, {"decision": "approve"}, pause="approve-ask-1")
+        assert not isinstance(failed.value, answering.PrefectUnreachable)
+    assert client.resumed == ([{"decision": "approve"}] if paused_under == "approve-ask-1" else [])

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from sopflow import approval_links
 from sopflow.services import link_answers
-from sopflow.services.answering import ResumeFailed
+from sopflow.services.answering import PrefectUnreachable, ResumeFailed
 from sopflow.store.db import transaction
-from sopflow.store.models import ApprovalLink
+from sopflow.store.models import Approval, ApprovalLink, SopRun
 from tasks.approval import ask
 from tests.approval_samples import sla_plan, started_run
 from tests.intake_server import running_intake, send_raw
@@ -107,8 +107,31 @@ def test_a_run_that_cannot_take_the_answer_leaves_the_link_working(intake, token
 
     monkeypatch.setattr(link_answers, "send_answer", refuse)
     answer = post(intake, tokens["Priya Shah"], "decision=approve")
+    assert answer.status_code == 409 and "no longer waiting for this answer" in answer.text
+    assert link_row(tokens["Priya Shah"]).used_at is None
+
+
+@pytest.mark.parametrize("failure", [PrefectUnreachable("Prefect did not answer"), ValueError("garbled reply"),
+                                     TimeoutError()])
+def test_an_unreachable_or_failing_prefect_leaves_the_link_working(intake, tokens, monkeypatch, failure):
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(link_answers, "send_answer", fail)
+    answer = post(intake, tokens["Priya Shah"], "decision=approve")
     assert answer.status_code == 503 and "nothing was recorded and the link still works" in answer.text
     assert link_row(tokens["Priya Shah"]).used_at is None
+    assert post(intake, tokens["Alex Kim"], "decision=approve").status_code == 503  # not "answered already"
+
+
+def test_a_run_no_longer_waiting_gets_a_409_page_and_no_form(intake, tokens, sent):
+    with transaction() as session:
+        link = session.get_one(ApprovalLink, tokens["Priya Shah"].split(".")[0])
+        session.get_one(SopRun, session.get_one(Approval, link.approval_id).sop_run_id).state = "cancelled"
+    page = httpx.get(f"{intake}/approve/{tokens['Priya Shah']}", timeout=10)
+    assert page.status_code == 409 and "<form" not in page.text and "not waiting" in page.text
+    assert post(intake, tokens["Priya Shah"], "decision=approve").status_code == 409
+    assert sent == [] and link_row(tokens["Priya Shah"]).used_at is None
 
 
 @pytest.mark.parametrize("path", ["/approve/", "/approve/abc", "/approve/" + "a" * 5000, "/approve/%00",

@@ -4,6 +4,7 @@ housekeeping and however often; escalated people may answer, and sopflow only wi
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -158,3 +159,65 @@ def test_a_notice_that_cannot_go_out_waits_is_tried_again_then_given_up(store, t
     assert retrier.round() == {} and channel().status == "failed" and "did not post" in channel().last_error
     assert f"approval notice {channel().id} failed after {MAX_ATTEMPTS} tries" in caplog.text
     assert "sales.test" not in caplog.text and "/approve/" not in caplog.text
+
+
+def test_a_notice_left_sending_by_a_dead_sender_is_settled_after_a_while(store, tmp_path, monkeypatch, caplog):
+
+    from sopflow.services import notices as notices_service
+
+    opened(tmp_path)
+    with transaction() as session:
+        notice = session.scalars(select(ApprovalNotice).where(ApprovalNotice.channel == "block")).one()
+        notice.status, notice_id = "sending", notice.id  # its sender died mid-post
+    clock = [1000.0]
+    monkeypatch.setattr(notices_service, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    retrier = Retrier()
+
+    def status() -> str:
+        with transaction() as session:
+            return session.get_one(ApprovalNotice, notice_id).status
+
+    assert notice_id not in retrier.round() and status() == "sending"  # it may still be posting
+    clock[0] += notices_service.STALE_SENDING - 1
+    assert notice_id not in retrier.round() and status() == "sending"
+    clock[0] += 1
+    assert retrier.round()[notice_id] == "unconfirmed" and status() == "unconfirmed"  # a post is not resent
+    assert f"approval notice {notice_id} was left sending" in caplog.text
+
+
+def test_one_failing_ask_does_not_hold_up_the_others(store, tmp_path, monkeypatch, caplog):
+    _, first, due = opened(tmp_path)
+    _, second, _ = opened(tmp_path)
+    take = housekeeping._take
+
+    def failing(session, sop, step, ask_, due_):
+        if ask_.id == first:
+            take(session, sop, step, ask_, due_)  # its claim is rolled back with its savepoint
+            raise ValueError("broken ask")
+        return take(session, sop, step, ask_, due_)
+
+    monkeypatch.setattr(housekeeping, "_take", failing)
+    done = SlaKeeper().round(due + timedelta(seconds=61))
+    assert done == [f"remind of ask {second} (sla-approval/approve_lead)"]
+    assert [a for a, _, _ in actions()] == [second] and "remind-0" not in notices_by_occasion(first)
+    assert f"overdue actions of approval ask {first} failed (ValueError)" in caplog.text
+    monkeypatch.setattr(housekeeping, "_take", take)
+    assert SlaKeeper().round(due + timedelta(seconds=62)) == [f"remind of ask {first} (sla-approval/approve_lead)"]
+
+
+def test_notices_are_retried_even_when_the_sla_round_fails():
+    from deployments.housekeeper import Housekeeper
+
+    keeper = Housekeeper(poll_seconds=0.01, pause_after_error=0.01)
+    retried = threading.Event()
+
+    def broken_round():
+        raise RuntimeError("store busy")
+
+    keeper.sla = SimpleNamespace(round=broken_round)
+    keeper.notices = SimpleNamespace(round=retried.set)
+    keeper.start()
+    try:
+        assert retried.wait(timeout=5)
+    finally:
+        keeper.stop()
