@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 4200
 INTAKE_PORT ?= 8765
 
-.PHONY: up test install browser schema screenshots bench
+.PHONY: up test install browser schema screenshots bench profile
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ bench: install
 	$(BIN)/python benchmarks/intake.py
 	$(BIN)/python benchmarks/rescore.py
 	$(BIN)/python benchmarks/audit.py
+
+# Where one lead's time goes, from the intake to its approval pause and from an answer to the next pause.
+profile: install
+	$(BIN)/python -m benchmarks.profile_run
