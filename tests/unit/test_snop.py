@@ -297,6 +297,7 @@ def test_one_plan_per_month_whatever_number_of_runs_claim_it(store_url):
             plan, holds = plans.claim_plan(session, "2027-01", f"run-{i}")
             return plan.flow_run_id, holds
 
+    engine(store_url)  # the store exists before its claimers start, as `sopflow up` makes it first
     counter = iter(range(100))
     claimed = in_threads(6, lambda: claim(next(counter)))
     holders = {holder for holder, _ in claimed}
