@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -17,6 +20,8 @@ from sopflow import settings
 from sopflow.store.models import Base
 
 T = TypeVar("T")
+WAL_ATTEMPTS = 200  # 10 s of waiting for another connection's switch to WAL
+_MAKING = threading.Lock()  # one thread makes an engine (and the schema) while others wait
 
 
 @lru_cache(maxsize=8)
@@ -43,15 +48,24 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     # Switching to WAL takes an exclusive lock and SQLite answers "database is locked" at once, without
-    # waiting, while another connection is busy: switch only once, on a database not in WAL mode yet.
-    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        cursor.execute("PRAGMA journal_mode=WAL")
+    # waiting, while another connection is busy: switch only once, on a database not in WAL mode yet, and
+    # wait for the lock here when several connections open a new database at once.
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05)
     cursor.close()
 
 
 def engine(url: str | None = None) -> Engine:
-    """The engine for `url` (default: the configured store)."""
-    return _engine(url or settings.database_url())
+    """The engine for `url` (default: the configured store); made once per process, even by threads at once."""
+    with _MAKING:
+        return _engine(url or settings.database_url())
 
 
 def get_or_create(session: Session, query: Select[tuple[T]], make: Callable[[], T]) -> T:

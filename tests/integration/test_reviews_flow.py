@@ -68,9 +68,11 @@ def test_the_daily_run_opens_each_due_review_once(sopflow_up, reviews_opened):
         sop_id: review.flow_run_id for sop_id, review in reviews_opened.items()}
     today = datetime.now(timezone.utc).date()
     assert {r.due_on for r in reviews_opened.values()} == {today}
-    runs = review_runs(sopflow_up)
+    names = {f"{r.sop_id}-review-{r.id}" for r in reviews_opened.values()}
+    # a run takes its name when it starts: wait for every review run to have begun
+    runs = wait_for(lambda: (found := review_runs(sopflow_up)) and {r["name"] for r in found} == names and found,
+                    "every review run to start under its name")
     assert sorted(r["id"] for r in runs) == sorted(r.flow_run_id for r in reviews_opened.values())  # one each
-    assert {r["name"] for r in runs} == {f"{r.sop_id}-review-{r.id}" for r in reviews_opened.values()}
 
 
 def test_a_review_waits_for_its_owner_with_the_packet_then_retire_stops_new_runs(sopflow_up, reviews_opened):
