@@ -1,4 +1,7 @@
-"""The interpreter: walk an SOP's plan for one lead, one Prefect task per step."""
+"""The interpreter: walk an SOP's plan for one lead, one Prefect task run per step, named by the step id.
+
+A resumed run re-executes from the top: settled steps come back from the store, with no task run.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,13 @@ from collections.abc import Callable
 
 from prefect import get_run_logger
 from prefect.client.schemas.objects import State
+from prefect.exceptions import Pause
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Failed
 from sqlalchemy.orm import Session
 
 from flows.approval import await_decision
+from flows.summary import publish_summary
 from flows.waiting import await_wake
 from sopflow.leads import is_lead_id
 from sopflow.logs import redact_everywhere
@@ -21,17 +26,18 @@ from sopflow.store.db import transaction
 from sopflow.store.models import Lead
 from tasks.custom import custom
 from tasks.email import email
-from tasks.records import Result, StepCall
+from tasks.records import Result, StepCall, recorded
 from tasks.score import score
+from tasks.step_runs import run_step
 from tasks.update_lead import update_lead
 from tasks.webhook import webhook
 
 STEP_RUNNERS: dict[str, Callable[[StepCall], Result]] = {
-    "score": lambda call: score.with_options(name=call.step_id)(call),
-    "email": lambda call: email.with_options(name=call.step_id)(call),
-    "update_lead": lambda call: update_lead.with_options(name=call.step_id)(call),
-    "webhook": lambda call: webhook.with_options(name=call.step_id)(call),
-    "task": lambda call: custom.with_options(name=call.step_id)(call),
+    "score": lambda call: run_step(score, call),
+    "email": lambda call: run_step(email, call),
+    "update_lead": lambda call: run_step(update_lead, call),
+    "webhook": lambda call: run_step(webhook, call),
+    "task": lambda call: run_step(custom, call),
     "approval": await_decision,
     "wait": await_wake,
 }
@@ -64,10 +70,14 @@ def run_plan(plan: Plan, lead_id: str, sop_text: str = "") -> dict[str, str] | S
     while step_id != END:
         planned = plan.steps[step_id]
         try:
-            result = STEP_RUNNERS[planned.step.kind](StepCall(plan, run.id, lead_id, step_id))
+            result = _step(StepCall(plan, run.id, lead_id, step_id))
+        except Pause:  # suspended (the state says what for): the summary shows the steps so far and the open ask
+            publish_summary(plan, run.id, lead_id)
+            raise
         except Exception as exc:  # recorded, then re-raised so Prefect shows the failure (and can retry the run)
             with transaction() as session:
                 runs.set_state(session, run.id, "failed", f"failed at {step_id}: {type(exc).__name__}")
+            publish_summary(plan, run.id, lead_id)
             raise
         if result["status"] == "skipped":
             step_id = planned.following
@@ -78,8 +88,17 @@ def run_plan(plan: Plan, lead_id: str, sop_text: str = "") -> dict[str, str] | S
             step_id = planned.on_done
     with transaction() as session:
         runs.set_state(session, run.id, "completed", outcome)
+    publish_summary(plan, run.id, lead_id)
     logger.info("SOP %s v%s finished for lead %s: %s", plan.sop.id, plan.version, lead_id, outcome)
     return {"sop_run_id": run.id, "outcome": outcome}
+
+
+def _step(call: StepCall) -> Result:
+    """The step's recorded result when it is settled (no task run: a resumed run does not show it again), else
+    what its runner gives."""
+    with transaction() as session:
+        done = recorded(session, call)
+    return done if done is not None else STEP_RUNNERS[call.planned.step.kind](call)
 
 
 def _retired(session: Session, sop_id: str, lead_id: str) -> str | None:

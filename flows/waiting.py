@@ -2,39 +2,38 @@
 
 from __future__ import annotations
 
-import httpx
-from prefect import get_run_logger
-from prefect.artifacts import create_markdown_artifact
-from prefect.exceptions import PrefectException
-from prefect.flow_runs import resume_flow_run, suspend_flow_run
+from datetime import datetime
 
+import httpx
+from prefect.exceptions import PrefectException
+from prefect.flow_runs import resume_flow_run
+
+from flows.suspend import suspend
 from sopflow.services.connection import prefect_api
+from sopflow.state_messages import waiting_until
 from sopflow.store import waits
 from sopflow.store.db import transaction
 from tasks.records import Result, StepCall
+from tasks.step_runs import report, run_step
 from tasks.wait import wake_time, woke
 
 
 def await_wake(call: StepCall) -> Result:
-    """Suspend until the wake time; the waker flow (or `sopflow wake`) resumes the run."""
-    until = wake_time.with_options(name=call.step_id, task_run_name=f"{call.step_id} (until)")
-    planned = until(call)
+    """Suspend until the wake time; the waker flow (or `sopflow wake`) resumes the run.
+
+    The step's one task run is its waking (or its skip); the suspended run's state says until when it waits.
+    """
+    planned = wake_time(call)
     if planned["status"] != "waiting":
-        return planned
+        return run_step(report, call, planned)
     slug, suspensions = call.step_id.replace("_", "-"), 0
     while not planned["due"]:
-        get_run_logger().info("Step %s waits until %s UTC.", call.step_id, planned["wake_at"])
-        create_markdown_artifact(
-            key=f"wait-{slug}",
-            markdown=f"**{call.step_id}** waits until **{planned['wake_at']}** (UTC), then the run goes on.",
-            description=f"Waiting until {planned['wake_at']}",
-        )
         # A key already answered returns at once when the run re-executes; the loop then
         # checks the wake time again and suspends under the next key if it is not due.
-        suspend_flow_run(key=f"{slug}-wait-{suspensions}")
+        suspend(waiting_until(datetime.fromisoformat(planned["wake_at"])), f"{slug}-wait-{suspensions}")
         suspensions += 1
-        planned = until(call)
-    return woke.with_options(name=call.step_id, task_run_name=f"{call.step_id} (woke)")(call)
+        planned = wake_time(call)
+    return run_step(woke, call)
 
 
 def wake_due_runs() -> list[str]:

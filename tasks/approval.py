@@ -9,6 +9,7 @@ import pydantic
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from prefect.input import RunInput
 from pydantic import Field
 from sqlalchemy.orm import Session
@@ -19,14 +20,16 @@ from sopflow.forms import FEEDBACK_HELP, MAX_FEEDBACK, feedback_problem, input_f
 from sopflow.roster import SOPFLOW, refusal, roster_name
 from sopflow.schema import ApprovalStep
 from sopflow.services import notices
+from sopflow.state_messages import decided, waiting_for
 from sopflow.store import approvals, runs
 from sopflow.store import sla as sla_store
 from sopflow.store.db import transaction
 from sopflow.store.feedback import add_feedback
 from sopflow.store.models import SopRun, utcnow
-from tasks.records import Result, StepCall, complete, settled
+from tasks.records import Result, StepCall, complete, recorded, settled
+from tasks.step_runs import shown
 
-__all__ = ["ApprovalForm", "answer", "ask", "form_for", "refusal", "roster_name"]
+__all__ = ["ApprovalForm", "Refused", "answer", "approver_of", "ask", "form_for", "refusal", "roster_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +56,17 @@ def _step(call: StepCall) -> ApprovalStep:
     return step
 
 
-@task(cache_policy=NO_CACHE)
-def ask(call: StepCall) -> Result:
-    """The step's settled result, or the open ask: {"status": "waiting", "ask_id", "ask", "description"}.
+class Refused(Exception):
+    """An answer from someone who may not answer the step; the message is the refusal, in one sentence."""
 
-    A new ask's notices (emails with signed links, channel posts) are queued with it, once, and sent after it
-    is stored; one that cannot go out now is left to housekeeping and never fails the run.
+
+def ask(call: StepCall) -> Result:
+    """The step's settled result, or the open ask: {"status": "waiting", "ask_id", "ask", "description",
+    "waiting_for"}, the last the message of the run's Suspended state.
+
+    Flow code, no task run: a waiting run calls it again each time it re-executes. A new ask's notices (emails
+    with signed links, channel posts) are queued with it, once, and sent after it is stored; one that cannot go
+    out now is left to housekeeping and never fails the run.
     """
     step = _step(call)
     with transaction() as session:
@@ -72,34 +80,49 @@ def ask(call: StepCall) -> Result:
         sop = call.plan.sop
         queued = notify.queue(session, sop, step, open_ask, notify.on_ask(session, sop, step, open_ask))
         description = describe_ask(session, sop, step, open_ask, call.lead_id)
+        who = who_may_answer(session, sop, step, call.run_id)
         runs.set_state(session, call.run_id, "waiting")
-        asked = {"status": "waiting", "ask_id": open_ask.id, "ask": open_ask.ask, "description": description}
+        asked = {"status": "waiting", "ask_id": open_ask.id, "ask": open_ask.ask, "description": description,
+                 "waiting_for": waiting_for(who, open_ask.due_by)}
     notices.send(queued)
     return asked
 
 
-@task(cache_policy=NO_CACHE)
-def answer(call: StepCall, ask_id: int, form: ApprovalForm) -> Result:
-    """Record the answer to ask `ask_id`; complete the step when the approver is on the roster."""
+def approver_of(call: StepCall, ask_id: int, form: ApprovalForm) -> str:
+    """The roster's spelling of the answer's approver, who may answer the step (nothing is recorded then).
+
+    Raises Refused when they may not, with the refused answer to ask `ask_id` recorded.
+    """
     step = _step(call)
     with transaction() as session:
-        record = runs.step_record(session, call.run_id, step.id)
-        if record is not None:
-            return {"status": record.status, **record.result}
         who = who_may_answer(session, call.plan.sop, step, call.run_id)
         name = roster_name(who.people, form.approver) or _sopflow(session, ask_id, form)
-        stored = approvals.record_answer(
-            session, ask_id, form.decision, name or form.approver.strip(), form.notes,
-            None if name else refusal(who.people, who.label, form.approver),
-        )
+        if name is not None:
+            return name
+        stored = approvals.record_answer(session, ask_id, form.decision, form.approver.strip(), form.notes,
+                                         refusal(who.people, who.label, form.approver))
         runs.set_state(session, call.run_id, "running")
-        if not stored.accepted:
-            return {"status": "refused", "reason": stored.refusal}
+        reason = stored.refusal
+    raise Refused(reason)  # outside the transaction, which commits the refused answer
+
+
+@task(cache_policy=NO_CACHE)
+def answer(call: StepCall, ask_id: int, form: ApprovalForm, approver: str) -> State:
+    """Record the answer to ask `ask_id` by `approver` (as `approver_of` gave it) and complete the step; the state
+    is named by the decision and says who answered when."""
+    step = _step(call)
+    with transaction() as session:
+        done = recorded(session, call)
+        if done is not None:
+            return shown(done)
+        stored = approvals.record_answer(session, ask_id, form.decision, approver, form.notes, None)
+        runs.set_state(session, call.run_id, "running")
         _keep_feedback(session, call, stored.approver, form.feedback)
         first = approvals.previous_asks(session, call.run_id, step.id)[0]
         result = {"decision": stored.decision, "approver": stored.approver, "notes": stored.notes,
                   "asks": stored.ask + 1, **form.model_dump(include=set(step.inputs))}
-        return complete(session, call, result, first.asked_at)
+        name, message = decided(stored.decision, stored.approver, stored.answered_at)
+        return shown(complete(session, call, result, first.asked_at), name, message)
 
 
 def _sopflow(session: Session, ask_id: int, form: ApprovalForm) -> str | None:

@@ -6,19 +6,20 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy.orm import Session
+from prefect.client.schemas.objects import State
 
 from sopflow import registry
 from sopflow.mail import idempotency_key
 from sopflow.schema import TaskStep
-from tasks.records import Result, StepCall, once
+from tasks.records import Result, StepCall, once_outside
+from tasks.step_runs import shown
 
 
 class TaskFunctionError(RuntimeError):
     """A team's task function raised; says which one and what type of error, never the message."""
 
 
-def _call(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
+def _call(call: StepCall, context: dict[str, Any]) -> Result:
     step = call.planned.step
     assert isinstance(step, TaskStep)
     function = registry.load(step.function)
@@ -34,5 +35,6 @@ def _call(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
 
 
 @task(cache_policy=NO_CACHE)
-def custom(call: StepCall) -> Result:
-    return once(call, _call)
+def custom(call: StepCall) -> State:
+    """The team function runs outside the store's transaction: a slow or hanging one holds up no other run."""
+    return shown(once_outside(call, lambda context: _call(call, context)))

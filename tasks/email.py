@@ -10,6 +10,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from sqlalchemy.orm import Session
 
 from sopflow import settings
@@ -22,6 +23,7 @@ from sopflow.store.outbox import queue_email
 from sopflow.templates import render_email
 from tasks.records import Result, SkipStep, StepCall, once
 from tasks.retries import retry_on
+from tasks.step_runs import shown
 
 
 def _queue(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
@@ -43,8 +45,8 @@ def _queue(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
 
 
 @task(cache_policy=NO_CACHE, **retry_on(lambda exc: isinstance(exc, DeliveryError) and not exc.permanent))
-def email(call: StepCall) -> Result:
+def email(call: StepCall) -> State:
     result = once(call, _queue)
     if result["status"] == "completed":
         result["delivery"] = deliver(result["outbox_id"], transport_from_settings())
-    return result
+    return shown(result)

@@ -42,11 +42,17 @@ def step_context(session: Session, call: StepCall) -> dict[str, Any]:
     return run_context(session, call.plan.sop, call.run_id, call.lead_id)
 
 
+def recorded(session: Session, call: StepCall) -> Result | None:
+    """The step's recorded result, or None when it has not run in this run."""
+    record = runs.step_record(session, call.run_id, call.step_id)
+    return None if record is None else {"status": record.status, **record.result}
+
+
 def settled(session: Session, call: StepCall) -> Result | None:
     """The step's recorded result if it already ran; records and returns a skip when its condition fails."""
-    record = runs.step_record(session, call.run_id, call.step_id)
-    if record is not None:
-        return {"status": record.status, **record.result}
+    done = recorded(session, call)
+    if done is not None:
+        return done
     condition = call.planned.condition
     if condition is not None and not condition.evaluate(step_context(session, call)):
         return complete(session, call, {"reason": f"condition not met: {condition.source}"}, utcnow(), "skipped")
@@ -73,7 +79,28 @@ def once(call: StepCall, act: Callable[[Session, StepCall, dict[str, Any]], Resu
             return complete(session, call, result, started, status)
     except IntegrityError:  # the same step ran concurrently and recorded first; its record stands
         with transaction() as session:
-            record = runs.step_record(session, call.run_id, call.step_id)
-            if record is None:
+            done = recorded(session, call)
+            if done is None:
                 raise
-            return {"status": record.status, **record.result}
+            return done
+
+
+def once_outside(call: StepCall, act: Callable[[dict[str, Any]], Result]) -> Result:
+    """Run `act(context)` unless the step already ran in this run, outside any transaction: for I/O with the
+    outside world (a team function, an HTTP endpoint) that may be slow or hang, so the store is not held
+    meanwhile. Its result is recorded after; a crash in between acts again, so `act` must be idempotent (it is
+    given the step's idempotency key)."""
+    started = utcnow()
+    with transaction() as session:
+        done = settled(session, call)
+        if done is not None:
+            return done
+        context = step_context(session, call)
+    try:
+        result, status = act(context), "completed"
+    except SkipStep as skip:
+        result, status = {"reason": str(skip)}, "skipped"
+    with transaction() as session:
+        done = recorded(session, call)  # a concurrent attempt may have recorded first: its record stands
+        return done if done is not None else complete(session, call, result, started, status)
+

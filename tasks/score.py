@@ -15,6 +15,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from sqlalchemy.orm import Session
 
 from sopflow.schema import ScoreStep
@@ -22,6 +23,7 @@ from sopflow.scoring import engagement_since, score_for_step
 from sopflow.store import engagement
 from sopflow.store.leads import get_lead
 from tasks.records import Result, StepCall, once
+from tasks.step_runs import shown
 
 
 def _score(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
@@ -37,5 +39,5 @@ def _score(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
 
 
 @task(cache_policy=NO_CACHE)
-def score(call: StepCall) -> Result:
-    return once(call, _score)
+def score(call: StepCall) -> State:
+    return shown(once(call, _score))

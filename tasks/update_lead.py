@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from sqlalchemy.orm import Session
 
 from sopflow.catalog import sops_started_by
@@ -14,6 +15,7 @@ from sopflow.services.starting import UNREACHABLE, start_claimed
 from sopflow.store import reviews, runs
 from sopflow.store.leads import get_lead
 from tasks.records import Result, StepCall, once
+from tasks.step_runs import shown
 
 
 def _update(session: Session, call: StepCall, context: dict[str, Any]) -> Result:
@@ -37,11 +39,11 @@ def _update(session: Session, call: StepCall, context: dict[str, Any]) -> Result
 
 
 @task(cache_policy=NO_CACHE)
-def update_lead(call: StepCall) -> Result:
+def update_lead(call: StepCall) -> State:
     result = once(call, _update)
     if result.get("starts"):
         try:
             start_claimed(call.lead_id)
         except UNREACHABLE:  # claimed with the status change: `sopflow up`'s dispatcher starts them later
             pass
-    return result
+    return shown(result)

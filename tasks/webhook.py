@@ -8,13 +8,12 @@ from typing import Any
 import httpx
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 
 from sopflow.schema import WebhookStep
-from sopflow.store import runs
-from sopflow.store.db import transaction
-from sopflow.store.models import utcnow
-from tasks.records import Result, StepCall, complete, settled, step_context
+from tasks.records import Result, SkipStep, StepCall, once_outside
 from tasks.retries import retry_on
+from tasks.step_runs import shown
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
@@ -58,24 +57,22 @@ def _post(call: StepCall, step: WebhookStep, payload: Any) -> httpx.Response:
 
 
 @task(cache_policy=NO_CACHE, **retry_on(lambda exc: isinstance(exc, TransientWebhookError)))  # a refusal is final
-def webhook(call: StepCall) -> Result:
+def webhook(call: StepCall) -> State:
+    return shown(_deliver(call))
+
+
+def _deliver(call: StepCall) -> Result:
     """Deliver once: a crash between the POST and its record resends with the same idempotency key."""
     step = call.planned.step
     assert isinstance(step, WebhookStep)
-    started = utcnow()
-    with transaction() as session:
-        done = settled(session, call)
-        if done is not None:
-            return done
+
+    def post(context: dict[str, Any]) -> Result:
         if step.url.startswith("env:") and not os.environ.get(step.url.removeprefix("env:")):
             # Not configured where flows run: say so in the record instead of failing the run.
-            return complete(session, call, {"reason": f"{step.url.removeprefix('env:')} is not set; nothing sent"},
-                            started, "skipped")
-        payload = _payload(step, step_context(session, call))
-    response = _post(call, step, payload)  # outside any transaction: the store is not held during I/O
-    result: Result = {"delivered": response.is_success, "http_status": response.status_code}
-    if not response.is_success:
-        result["error"] = f"endpoint refused the request ({response.status_code}); not retried"
-    with transaction() as session:
-        record = runs.step_record(session, call.run_id, call.step_id)  # a concurrent attempt may have recorded
-        return {"status": record.status, **record.result} if record else complete(session, call, result, started)
+            raise SkipStep(f"{step.url.removeprefix('env:')} is not set; nothing sent")
+        response = _post(call, step, _payload(step, context))
+        result: Result = {"delivered": response.is_success, "http_status": response.status_code}
+        if not response.is_success:
+            result["error"] = f"endpoint refused the request ({response.status_code}); not retried"
+        return result
+    return once_outside(call, post)

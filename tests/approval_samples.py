@@ -11,7 +11,8 @@ from sopflow.plan import Plan, compile_plan
 from sopflow.store import runs, versions
 from sopflow.store.db import transaction
 from sopflow.store.leads import add_lead
-from tasks.records import StepCall
+from tasks.approval import ApprovalForm, Refused, answer, approver_of
+from tasks.records import Result, StepCall
 
 CHANNEL = "custom-webhook/reps-channel"
 # Priya and Alex have addresses, Sam has none; the manager is asked when it is overdue. Line numbers matter:
@@ -62,3 +63,13 @@ def started_run(plan: Plan, name: str = "Ada <b>Byron</b>", company: str = "Anal
         run = runs.begin_run(session, plan.sop.id, lead.id, str(uuid.uuid4()), plan.version, plan.content_hash)
         versions.record_version(session, plan.sop.id, plan.version, plan.content_hash, SLA_SOP)
         return StepCall(plan, run.id, lead.id, "approve_lead")
+
+
+def answered(call: StepCall, ask_id: int, form: ApprovalForm) -> Result:
+    """What the run makes of an answer, as flows.approval does, without Prefect: {"status": "refused", "reason"} for
+    one from off the roster (recorded), else the step's result from the `answer` task's function."""
+    try:
+        approver = approver_of(call, ask_id, form)
+    except Refused as refused:
+        return {"status": "refused", "reason": str(refused)}
+    return answer.fn(call, ask_id, form, approver).result()

@@ -14,10 +14,11 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from sopflow.cli import main
-from sopflow.store.models import Approval, SopRun, StepRecord
+from sopflow.store.models import (Approval, ApprovalLink, ApprovalNotice, AuditFinding, Engagement, Feedback, Lead,
+                                  OutboxEmail, SlaAction, SopRun, StepRecord, Wait)
 
 T = TypeVar("T")
 
@@ -135,6 +136,42 @@ def qualify(up, lead_id: str, rep: str = "Alex Kim") -> None:
     """Take a lead through lead-qualification's two approvals: the rep's, then the manager's."""
     answer(up, lead_id, "rep_qualification", rep)
     answer(up, lead_id, "manager_approval", "Maria Lopez")
+
+
+FINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")  # Prefect's state types of a run that has ended
+
+
+def task_runs(up, flow_run_id: str, ended: int) -> list[dict]:
+    """The flow run's task runs in the order they began, once at least `ended` of them have ended (Prefect records
+    task runs from their events, a moment after the flow run moves on)."""
+    def found() -> list[dict] | None:
+        with up.api() as api:
+            rows = api.post("/task_runs/filter", json={"flow_runs": {"id": {"any_": [flow_run_id]}},
+                                                       "sort": "EXPECTED_START_TIME_ASC", "limit": 200}).json()
+        return rows if sum(1 for row in rows if row["state"] and row["state"]["type"] in FINAL) >= ended else None
+
+    return wait_for(found, f"{ended} task runs of flow run {flow_run_id} to end")
+
+
+def remove_lead(up, lead_id: str) -> None:
+    """Take a test's lead, its runs and all they stored out of the shared store, once none of its flow runs is
+    under way (each ended or suspended), so later tests and audits do not see them."""
+    def quiet() -> bool:
+        with up.store() as session:
+            flow_runs = list(session.scalars(select(SopRun.flow_run_id).where(SopRun.lead_id == lead_id)))
+        return all(flow_run and flow_state(up, flow_run) in (*FINAL, "PAUSED") for flow_run in flow_runs)
+
+    wait_for(quiet, f"the runs of lead {lead_id} to end or wait")
+    runs = select(SopRun.id).where(SopRun.lead_id == lead_id)
+    asks = select(Approval.id).where(Approval.sop_run_id.in_(runs))
+    with up.store() as session, session.begin():
+        for by_ask in (ApprovalNotice, ApprovalLink, SlaAction):
+            session.execute(delete(by_ask).where(by_ask.approval_id.in_(asks)))
+        for by_run in (StepRecord, Approval, OutboxEmail, Wait, Feedback, AuditFinding):
+            session.execute(delete(by_run).where(by_run.sop_run_id.in_(runs)))
+        for by_lead in (Engagement, SopRun):
+            session.execute(delete(by_lead).where(by_lead.lead_id == lead_id))
+        session.execute(delete(Lead).where(Lead.id == lead_id))
 
 
 def start_deployment(up, name: str, parameters: dict | None = None) -> str:

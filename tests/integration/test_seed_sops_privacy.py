@@ -77,11 +77,19 @@ def knock_with_bad_input(up) -> list[str]:
     assert httpx.get(f"{up.intake_url}/unsubscribe", params={"lead": used[6], "token": used[6]}, timeout=30).status_code == 400
     assert run_cli(up.env, "lead", "add", "--email", used[7], "--name", "Bad\u202eName", check=False).returncode == 2
     failing = add_lead(up, company="Enrichment Fails Inc")  # its team task function raises, quoting the email
-    wait_for(lambda: (r := sop_run(up, failing["id"], "custom-task")) is not None and r.state == "failed",
-             "the custom-task run to fail")
+    run = wait_for(lambda: (r := sop_run(up, failing["id"], "custom-task")) is not None and r.state == "failed" and r,
+                   "the custom-task run to fail")
+    wait_for(lambda: "Task function 'enrich_company' failed" in " ".join(logs_of(up, run.flow_run_id)),
+             "the failure's log line to reach Prefect (its process sends logs in batches)", timeout=60)
     with up.store() as session:
         used.append(session.get(Lead, failing["id"]).email)
     return used
+
+
+def logs_of(up, flow_run_id: str) -> list[str]:
+    with up.api() as api:
+        return [log["message"] for log in api.post("/logs/filter", json={
+            "logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}).json()]
 
 
 def prefect_records(up) -> Iterator[tuple[str, str]]:

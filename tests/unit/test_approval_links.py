@@ -42,7 +42,7 @@ def call(store, tmp_path) -> StepCall:
 @pytest.fixture
 def asked(call) -> dict:
     """The run's approval ask, opened by the step's task (its notices queued and sent)."""
-    return ask.fn(call)
+    return ask(call)
 
 
 def notices() -> list[ApprovalNotice]:
@@ -80,7 +80,7 @@ def test_a_new_ask_notifies_each_person_with_an_address_once(call, asked):
     assert channel.status == "queued" and "did not post" in channel.last_error  # no Prefect here: housekeeping retries
     assert LINK_MARK not in channel.body_text  # a channel gets no personal link
 
-    again = ask.fn(call)
+    again = ask(call)
     assert again["ask_id"] == asked["ask_id"] and len(notices()) == len(sent)  # re-run after a resume: nothing new
     assert set(links(asked["ask_id"])) == set(REPS)
 
@@ -179,7 +179,7 @@ def test_two_links_used_at_once_answer_once(asked):
 
 def test_only_an_answer_through_its_persons_link_is_verified(store, tmp_path):
     plan = sla_plan(tmp_path)
-    by_link, typed, other_person = (ask.fn(started_run(plan))["ask_id"] for _ in range(3))
+    by_link, typed, other_person = (ask(started_run(plan))["ask_id"] for _ in range(3))
     for ask_id, approver in ((by_link, "Priya Shah"), (other_person, "Alex Kim")):
         with transaction() as session:
             approval_links.use(session, approval_links.token(links(ask_id)["Priya Shah"]), "approve")

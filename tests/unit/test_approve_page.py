@@ -33,7 +33,7 @@ def intake(store):
 @pytest.fixture
 def tokens(store, tmp_path) -> dict[str, str]:
     """Each notified person's link token for a new ask of the SLA SOP."""
-    asked = ask.fn(started_run(sla_plan(tmp_path)))
+    asked = ask(started_run(sla_plan(tmp_path)))
     with transaction() as session:
         rows = session.scalars(select(ApprovalLink).where(ApprovalLink.approval_id == asked["ask_id"]))
         return {link.person: approval_links.token(link) for link in rows}

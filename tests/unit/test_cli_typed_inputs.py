@@ -14,8 +14,9 @@ from sopflow.store import approvals, runs
 from sopflow.store.db import transaction
 from sopflow.store.leads import add_lead
 from sopflow.store.models import StepRecord
-from tasks.approval import answer, ask, form_for
+from tasks.approval import ask, form_for
 from tasks.records import StepCall
+from tests.approval_samples import answered
 from tests.unit.test_cli import store  # noqa: F401  (the fixture: an empty SQLite store)
 
 SOPS = load_all(PROJECT_ROOT / "sop_definitions")
@@ -50,14 +51,14 @@ def test_an_answer_is_recorded_and_shown_with_its_numbers_as_typed(store, capsys
     form = form_for(approval_step("negotiation-closing", "deal_terms")).model_validate(
         {"decision": "approve", "approver": "Alex Kim", "deal_value": 25000.0, "discount_percent": 20.0})
 
-    result = answer.fn(StepCall(PLAN, run_id, lead_id, "deal_terms"), ask_id, form)
+    result = answered(StepCall(PLAN, run_id, lead_id, "deal_terms"), ask_id, form)
 
     assert (result["deal_value"], result["discount_percent"]) == (25000, 20)
     with transaction() as session:
         stored = runs.step_record(session, run_id, "deal_terms")
         assert isinstance(stored, StepRecord) and stored.result["deal_value"] == 25000
         assert type(stored.result["deal_value"]) is int
-    asked = ask.fn(StepCall(PLAN, run_id, lead_id, "discount_approval"))  # the manager's form shows the terms
+    asked = ask(StepCall(PLAN, run_id, lead_id, "discount_approval"))  # the manager's form shows the terms
     assert "deal\\_value: 25000, discount\\_percent: 20" in asked["description"]
     assert "25000.0" not in asked["description"]
 

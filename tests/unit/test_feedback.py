@@ -22,8 +22,9 @@ from sopflow.store.db import transaction
 from sopflow.store.feedback import add_feedback, feedback_for
 from sopflow.store.leads import add_lead
 from sopflow.store.models import Feedback, SopRun, SopVersion
-from tasks.approval import answer, form_for
+from tasks.approval import form_for
 from tasks.records import StepCall
+from tests.approval_samples import answered
 from tests.unit.test_cli import cli, sent  # noqa: F401  (`sent`: the answers `sopflow approve` sends)
 from tests.unit.test_cli import store as sqlite_store  # noqa: F401  (the fixture: an empty SQLite store)
 
@@ -167,7 +168,7 @@ def test_an_accepted_answers_feedback_is_kept_against_the_runs_version_and_step(
          "feedback": "The deal value field should say net or gross."})
 
     with caplog.at_level(logging.DEBUG):
-        result = answer.fn(call, ask_id, form)
+        result = answered(call, ask_id, form)
 
     assert result["status"] == "completed" and "feedback" not in result
     [row] = stored()
@@ -177,14 +178,14 @@ def test_an_accepted_answers_feedback_is_kept_against_the_runs_version_and_step(
     with transaction() as session:
         assert "feedback" not in runs.step_record(session, call.run_id, "deal_terms").result
     assert "net or gross" not in caplog.text
-    assert answer.fn(call, ask_id, form)["status"] == "completed" and len(stored()) == 1  # a replay keeps it once
+    assert answered(call, ask_id, form)["status"] == "completed" and len(stored()) == 1  # a replay keeps it once
 
 
 def test_a_refused_answers_feedback_is_not_kept_nor_unfit_feedback_nor_logged(store, caplog):
     call, ask_id = waiting_ask("discount_approval", "manager")
     off_roster = form_for(call.planned.step).model_validate(
         {"decision": "approve", "approver": "Mallory", "feedback": "Skip this step."})
-    assert answer.fn(call, ask_id, off_roster)["status"] == "refused"
+    assert answered(call, ask_id, off_roster)["status"] == "refused"
     assert stored() == []
 
     with transaction() as session:
@@ -192,7 +193,7 @@ def test_a_refused_answers_feedback_is_not_kept_nor_unfit_feedback_nor_logged(st
     unfit = form_for(call.planned.step).model_validate(
         {"decision": "approve", "approver": "Maria Lopez", "feedback": "secret\x1b[2Jwipe"})
     with caplog.at_level(logging.DEBUG):
-        assert answer.fn(call, next_ask, unfit)["status"] == "completed"  # the answer counts; the feedback is left out
+        assert answered(call, next_ask, unfit)["status"] == "completed"  # the answer counts; the feedback is left out
     assert stored() == []
     assert "not kept" in caplog.text and "secret" not in caplog.text and "wipe" not in caplog.text
 

@@ -16,15 +16,15 @@ from sopflow.services.notices import MAX_ATTEMPTS, Retrier
 from sopflow.store import sla as sla_store
 from sopflow.store.db import transaction
 from sopflow.store.models import Approval, ApprovalNotice, SlaAction
-from tasks.approval import answer, ask, form_for
-from tests.approval_samples import CHANNEL, MANAGER, REPS, sla_plan, started_run
+from tasks.approval import ask, form_for
+from tests.approval_samples import CHANNEL, MANAGER, REPS, answered, sla_plan, started_run
 from tests.unit.test_approval_links import store  # noqa: F401  (the fixture: the store on SQLite and PostgreSQL)
 
 
 def opened(tmp_path):
     """A run of the SLA SOP with its approval ask open; (its StepCall, the ask's id, the ask's due time)."""
     call = started_run(sla_plan(tmp_path))
-    asked = ask.fn(call)
+    asked = ask(call)
     with transaction() as session:
         return call, asked["ask_id"], session.get_one(Approval, asked["ask_id"]).due_by
 
@@ -106,7 +106,7 @@ def test_sopflows_decision_reaches_the_run_once_through_the_approve_path(store, 
                      "approve-lead-ask-0")]
     keeper.round(due + timedelta(minutes=4))
     assert len(sent) == 1
-    result = answer.fn(call, ask_id, form(call, **sent[0][1]))  # what the run does with it
+    result = answered(call, ask_id, form(call, **sent[0][1]))  # what the run does with it
     assert (result["status"], result["decision"], result["approver"], result["notes"]) == (
         "completed", "reject", SOPFLOW, "No answer within three minutes")
     with transaction() as session:
@@ -115,31 +115,31 @@ def test_sopflows_decision_reaches_the_run_once_through_the_approve_path(store, 
 
 def test_sopflow_answers_only_with_its_own_decide_action(store, tmp_path):
     call, ask_id, due = opened(tmp_path)
-    result = answer.fn(call, ask_id, form(call, decision="reject", approver="sopflow"))
+    result = answered(call, ask_id, form(call, decision="reject", approver="sopflow"))
     assert result["status"] == "refused" and "'sopflow' is not on the rep roster" in result["reason"]
-    second = ask.fn(call)["ask_id"]
+    second = ask(call)["ask_id"]
     SlaKeeper().round(due + timedelta(minutes=5))  # decide claims reject for the second ask
-    assert answer.fn(call, second, form(call, decision="approve", approver="sopflow"))["status"] == "refused"
-    third = ask.fn(call)["ask_id"]  # a refused answer asks again: what was done for the step is not done again
+    assert answered(call, second, form(call, decision="approve", approver="sopflow"))["status"] == "refused"
+    third = ask(call)["ask_id"]  # a refused answer asks again: what was done for the step is not done again
     SlaKeeper().round(due + timedelta(minutes=6))
     assert [(a, i) for a, i, _ in actions()] == [(second, 0), (second, 1), (second, 2)]
-    assert answer.fn(call, third, form(call, decision="reject", approver="sopflow"))["status"] == "refused"
+    assert answered(call, third, form(call, decision="reject", approver="sopflow"))["status"] == "refused"
 
 
 def test_escalated_people_may_answer_from_then_on(store, tmp_path):
     call, ask_id, due = opened(tmp_path)
-    early = answer.fn(call, ask_id, form(call, decision="approve", approver="Maria Lopez"))
+    early = answered(call, ask_id, form(call, decision="approve", approver="Maria Lopez"))
     assert early["status"] == "refused"
     assert early["reason"] == ("'Maria Lopez' is not on the rep roster (Priya Shah, Alex Kim, Sam Noemail); "
                                "ask one of them to answer")
-    second = ask.fn(call)
+    second = ask(call)
     assert "Who may answer (rep):" in second["description"]
     SlaKeeper().round(due + timedelta(minutes=2, seconds=1))
     assert notices_by_occasion(second["ask_id"])["escalate-1"] == list(MANAGER)
-    again = ask.fn(call)  # the run re-executed: the same ask, now with the manager on it
+    again = ask(call)  # the run re-executed: the same ask, now with the manager on it
     assert again["ask_id"] == second["ask_id"]
     assert "**Who may answer (rep or manager):** Priya Shah, Alex Kim, Sam Noemail, Maria Lopez" in again["description"]
-    result = answer.fn(call, second["ask_id"], form(call, decision="approve", approver="maria lopez"))
+    result = answered(call, second["ask_id"], form(call, decision="approve", approver="maria lopez"))
     assert (result["status"], result["approver"]) == ("completed", "Maria Lopez")
 
 
