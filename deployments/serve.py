@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from prefect import serve
+import asyncio
+
 from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import TerminationSignal
 from prefect.types.entrypoint import EntrypointType
 
 from flows.audit import audit_runs
 from flows.rescore import rescore
 from flows.review import review_sop, start_due_reviews
 from flows.snop import snop
+from deployments.warm_start import WarmRunner
 from flows.sops import flows_in, plans
 from sopflow import settings
 from sopflow.store import reviews
@@ -56,6 +59,13 @@ def sop_deployments() -> list[RunnerDeployment]:
     return deployments
 
 
-def serve_sops(deployments: list[RunnerDeployment], poll_seconds: float = 2.0) -> None:
-    """Serve `deployments` until interrupted, polling for runs every `poll_seconds`."""
-    serve(*deployments, pause_on_shutdown=False, query_seconds=poll_seconds)
+def serve_sops(deployments: list[RunnerDeployment], poll_seconds: float = 1.0) -> None:
+    """Serve `deployments` until interrupted: poll for runs every `poll_seconds`, start each warm (its own process,
+    forked from a parent that has imported the flows), at most `settings.flow_run_slots()` at once."""
+    runner = WarmRunner(pause_on_shutdown=False, query_seconds=poll_seconds, limit=settings.flow_run_slots())
+    for deployment in deployments:
+        runner.add_deployment(deployment)
+    try:
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, TerminationSignal):
+        pass

@@ -22,11 +22,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Prefect services whose writes lock the embedded SQLite database under a burst of runs ("database is locked",
+# minute-long stalls, 503s): keeping every event (the UI's Events page; task runs, logs and states are kept
+# without it) and marking waiting runs Late. On by setting them to true.
+QUIET_SERVICES = {"PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
+                  "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false"}
+
+
 def server_env(home: Path, port: int) -> dict[str, str]:
-    """The Prefect server's environment: its files under `home`, no analytics, and a login (basic auth)."""
+    """The Prefect server's environment: its files under `home`, no analytics, a login (basic auth), and the
+    services that lock SQLite under load off unless set."""
     prefect_home = home / "prefect"
     prefect_home.mkdir(parents=True, exist_ok=True)
     return {
+        **QUIET_SERVICES,
         **os.environ,
         "PREFECT_HOME": str(prefect_home),
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",

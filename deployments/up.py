@@ -22,6 +22,10 @@ from sopflow.logs import log_to_stderr
 
 def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(print, flush=True)) -> None:
     """Bring sopflow up and block until Ctrl-C; stop everything started here on the way out."""
+    try:  # settings refused before anything starts
+        settings.flow_run_slots(), settings.intake_workers()
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
     sops = load_all(against_store=True)  # SopInvalid before anything starts: nothing deploys while a SOP is invalid
     planning = check_capacity([settings.sop_dir()], list(sops.values()))  # nor while the S&OP capacity file is
     if planning:
@@ -52,6 +56,9 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
             os.environ["PREFECT_API_AUTH_STRING"] = updates[PREFECT_API_AUTH_STRING] = auth
         stack.enter_context(temporary_settings(updates=updates))
 
+        from deployments.warm_start import warm_up
+
+        warm_up()  # the flow runs' parent imports Prefect and the flows while the rest starts
         from deployments.dispatcher import Dispatcher
         from deployments.serve import serve_sops, sop_deployments
         from sopflow.jobaid import publish_job_aids

@@ -43,9 +43,21 @@ def intake_read_timeout() -> float:
 
 def intake_workers() -> int:
     """Processes answering the intake under `sopflow up` (`SOPFLOW_INTAKE_WORKERS`, default 2)."""
-    raw = os.environ.get("SOPFLOW_INTAKE_WORKERS") or "2"
-    if not raw.isdigit() or not 1 <= int(raw) <= 64:
-        raise ValueError(f"SOPFLOW_INTAKE_WORKERS={raw!r} must be a whole number from 1 to 64; set it to e.g. 2")
+    return _whole_number("SOPFLOW_INTAKE_WORKERS", 2, 64)
+
+
+def flow_run_slots() -> int:
+    """Flow runs `sopflow up` executes at once; more wait their turn (`SOPFLOW_FLOW_RUN_SLOTS`, default 4).
+
+    Runs suspended at an approval or a wait hold no slot.
+    """
+    return _whole_number("SOPFLOW_FLOW_RUN_SLOTS", 4, 256)
+
+
+def _whole_number(name: str, default: int, most: int) -> int:
+    raw = os.environ.get(name) or str(default)
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ValueError(f"{name}={raw!r} must be a whole number from 1 to {most}; set it to e.g. {default}")
     return int(raw)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 
@@ -15,3 +18,17 @@ def enrich_company(context: dict[str, Any]) -> dict[str, Any]:
     employees = context["lead"]["employees"] or 0
     segment = "enterprise" if employees >= 1000 else "mid-market" if employees >= 200 else "smb"
     return {"segment": segment, "region": context["params"]["region"], "key": context["idempotency_key"]}
+
+
+def stall_or_raise(context: dict[str, Any]) -> dict[str, Any]:
+    """For the isolation tests: "Raises Inc" raises; "Hangs Inc" writes its process id to HANG_DIR/<lead id>.pid
+    and hangs, the first time only (so the run can be killed mid-step, then run again)."""
+    lead = context["lead"]
+    if lead["company"] == "Raises Inc":
+        raise RuntimeError("the team function failed for this lead")
+    if lead["company"] == "Hangs Inc":
+        marker = Path(os.environ["HANG_DIR"]) / f"{lead['id']}.pid"
+        if not marker.exists():
+            marker.write_text(str(os.getpid()))
+            time.sleep(600)
+    return {"checked": True}

@@ -49,7 +49,7 @@ def busy_up(tmp_path_factory) -> Iterator[Sopflow]:
     (root / "sops" / "quick-intake.yaml").write_text(QUICK_SOP)
     # One flow run executing at a time: the burst tests the intake and the dispatcher, not how many
     # runs at once Prefect's own SQLite database bears (a single writer; issue 11 measures that).
-    with start_sopflow_up(root, root / "sops", {"PREFECT_RUNNER_PROCESS_LIMIT": "1"}) as up:
+    with start_sopflow_up(root, root / "sops", {"SOPFLOW_FLOW_RUN_SLOTS": "1"}) as up:
         yield up
 
 

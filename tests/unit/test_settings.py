@@ -5,20 +5,27 @@ from __future__ import annotations
 import pytest
 
 from sopflow import settings
+from tests.support import run_cli
 
 
-@pytest.mark.parametrize("raw", ["0", "65", "-1", "two", "1.5", " 2"])
-def test_intake_workers_out_of_range_is_refused_by_name(monkeypatch, raw):
-    monkeypatch.setenv("SOPFLOW_INTAKE_WORKERS", raw)
-    with pytest.raises(ValueError, match=r"SOPFLOW_INTAKE_WORKERS=.*must be a whole number from 1 to 64"):
-        settings.intake_workers()
+WHOLE_NUMBERS = [("SOPFLOW_INTAKE_WORKERS", settings.intake_workers, 64, 2),
+                 ("SOPFLOW_FLOW_RUN_SLOTS", settings.flow_run_slots, 256, 4)]
 
 
-def test_intake_workers_default_and_set(monkeypatch):
-    monkeypatch.delenv("SOPFLOW_INTAKE_WORKERS", raising=False)
-    assert settings.intake_workers() == 2
-    monkeypatch.setenv("SOPFLOW_INTAKE_WORKERS", "3")
-    assert settings.intake_workers() == 3
+@pytest.mark.parametrize("name, read, most, default", WHOLE_NUMBERS)
+@pytest.mark.parametrize("raw", ["0", "too-many", "-1", "two", "1.5", " 2"])
+def test_whole_number_settings_out_of_range_are_refused_by_name(monkeypatch, name, read, most, default, raw):
+    monkeypatch.setenv(name, str(most + 1) if raw == "too-many" else raw)
+    with pytest.raises(ValueError, match=rf"{name}=.*must be a whole number from 1 to {most}; set it to e.g. {default}"):
+        read()
+
+
+@pytest.mark.parametrize("name, read, most, default", WHOLE_NUMBERS)
+def test_whole_number_settings_default_and_set(monkeypatch, name, read, most, default):
+    monkeypatch.delenv(name, raising=False)
+    assert read() == default
+    monkeypatch.setenv(name, "3")
+    assert read() == 3
 
 
 @pytest.mark.parametrize("raw, reason", [("soon", "is not a number of seconds"), ("0", "must be between 0 and 600"),
@@ -27,3 +34,12 @@ def test_intake_read_timeout_bad_values_are_refused_by_name(monkeypatch, raw, re
     monkeypatch.setenv("SOPFLOW_INTAKE_READ_TIMEOUT", raw)
     with pytest.raises(ValueError, match=f"SOPFLOW_INTAKE_READ_TIMEOUT=.*{reason}"):
         settings.intake_read_timeout()
+
+
+def test_sopflow_up_refuses_a_bad_setting_in_one_line_before_starting_anything(tmp_path):
+    done = run_cli({"SOPFLOW_HOME": str(tmp_path / "home"), "SOPFLOW_FLOW_RUN_SLOTS": "zero"}, "up", "--port", "1",
+                   check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("sopflow up: SOPFLOW_FLOW_RUN_SLOTS='zero' must be a whole number from 1 to 256; "
+                                   "set it to e.g. 4")
+    assert not (tmp_path / "home").exists()  # no server, no store

@@ -1,0 +1,102 @@
+"""Flow runs started warm: each in its own process, forked from a parent that has already imported Prefect and the flows.
+
+Stock `serve()` starts every flow run and every resume in a new interpreter (`python -m prefect.engine`),
+which spends about 2 s importing Prefect and the flows before the first step. Here a forkserver, started
+once, imports them; each flow run is a process forked from it, so a run starts in milliseconds and still
+runs alone: a run that raises or hangs touches no other, and one killed mid-way exits non-zero, so the
+runner marks it Crashed as it would any process it started.
+
+`WarmRunner` is Prefect's `Runner` with its starter swapped for `WarmStarter`. The swap uses the runner's
+private poller, so prefect is pinned exactly (constraints.txt); the flow tests run every flow through it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.forkserver
+import os
+from typing import Any
+from uuid import UUID
+
+import anyio
+import anyio.abc
+from prefect.client.schemas.objects import FlowRun
+from prefect.runner import Runner
+from prefect.runner._control_channel import ControlChannel
+from prefect.runner._process_manager import ProcessHandle
+from prefect.settings import get_current_settings
+
+# Imported once by the forkserver, so that every flow run's process starts with them loaded.
+PRELOAD = ["deployments.warm_child"]
+
+
+def forkserver() -> multiprocessing.context.ForkServerContext:
+    """The forkserver context every flow run is forked from; it starts on first use, with PRELOAD imported."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+class WarmStarter:
+    """Starts one flow run in a process forked from the warm parent (Prefect's ProcessStarter protocol)."""
+
+    def __init__(self, context: multiprocessing.context.ForkServerContext, deployment_name: str | None,
+                 control_channel: ControlChannel | None) -> None:
+        self._context = context
+        self._deployment_name = deployment_name
+        self._control_channel = control_channel
+
+    async def start(self, flow_run: FlowRun,
+                    task_status: anyio.abc.TaskStatus[ProcessHandle] = anyio.TASK_STATUS_IGNORED) -> None:
+        # The runner's environment now (the forkserver kept the one it started with), as Prefect's engine starter
+        # gives its processes, and the run's own variables.
+        env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True),
+               "PREFECT__FLOW_RUN_ID": str(flow_run.id),
+               "PREFECT__ENABLE_CANCELLATION_AND_CRASHED_HOOKS": "false",  # the runner runs them
+               **({"PREFECT__DEPLOYMENT_NAME": self._deployment_name} if self._deployment_name else {})}
+        registered = self._register(flow_run.id, env)
+        from deployments.warm_child import run_flow_run
+
+        process = self._context.Process(target=run_flow_run, args=(flow_run.id, env), name=f"flow-run-{flow_run.id}")
+        try:
+            process.start()
+        except BaseException:
+            if registered:
+                self._control_channel.unregister(flow_run.id)
+            raise
+        task_status.started(ProcessHandle(process))
+        await anyio.to_thread.run_sync(process.join)
+
+    def _register(self, flow_run_id: UUID, env: dict[str, str]) -> bool:
+        """Give the run the runner's cancel channel (so a cancel runs its hooks), when the runner has one."""
+        if self._control_channel is None:
+            return False
+        try:
+            port, token = self._control_channel.register(flow_run_id)
+        except RuntimeError:  # the runner could not bind its loopback listener: cancel falls back to a kill
+            return False
+        env.update(PREFECT__CONTROL_PORT=str(port), PREFECT__CONTROL_TOKEN=token)
+        return True
+
+
+class WarmRunner(Runner):
+    """Prefect's Runner, starting every served deployment's flow runs with `WarmStarter`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._forkserver = forkserver()
+
+    async def __aenter__(self) -> WarmRunner:
+        await super().__aenter__()
+        self._scheduled_run_poller._resolve_starter = self._warm_starter
+        return self
+
+    def _warm_starter(self, flow_run: FlowRun) -> WarmStarter:
+        name = self._deployment_registry.get_deployment_name(flow_run.deployment_id) if flow_run.deployment_id else None
+        return WarmStarter(self._forkserver, name, self._control_channel)
+
+
+def warm_up() -> None:
+    """Start the forkserver now (it imports PRELOAD), so the first flow run does not wait for it."""
+    forkserver()
+    multiprocessing.forkserver.ensure_running()
