@@ -37,6 +37,8 @@ bench: install
 	$(BIN)/python benchmarks/intake.py
 	$(BIN)/python benchmarks/rescore.py
 	$(BIN)/python benchmarks/audit.py
+	$(BIN)/python -m benchmarks.execution
+	$(BIN)/python -m benchmarks.execution --burst 500
 
 # Where one lead's time goes, from the intake to its approval pause and from an answer to the next pause.
 profile: install

@@ -1,0 +1,368 @@
+"""Benchmark: leads from the intake to their approval pause, and answers to the next step, in one run:
+sopflow's warm runner against stock `serve()` of the hand-written flow of the same shape.
+
+    .venv/bin/python -m benchmarks.execution [--singles 5] [--leads 40] [--answers 10]   (`make bench` runs it)
+    .venv/bin/python -m benchmarks.execution --burst 500           (a burst, then the runs parked at approvals)
+
+Starts `sopflow up` on one SOP (benchmarks/sops/two-steps-then-approval.yaml: score, update, a rep's approval,
+update) with its own home, ports and SQLite store. On that Prefect server, three contenders each take
+`--singles` leads one at a time, then `--leads` at once, then `--answers` answers one at a time:
+- sopflow up: leads POSTed to the intake; answers sent as `sopflow approve` and the approval page send them;
+- benchmarks/hand_flow.py under stock `serve()` (a new `python -m prefect.engine` per run and per resume),
+  polling every 10 s (its default) and every 1 s (as sopflow does); a lead's run is created from the
+  deployment, an answer sent with the API's resume, as the Prefect UI does.
+A lead's time runs from its trigger to its flow run's Suspended state; the flow's own time from Running to
+Suspended; an answer's from the answer to the start of the next step's task run. Prints a table, then the
+ratios against each baseline.
+
+With `--burst N`, instead: N leads POSTed at once; checks none is lost or failed and no "database is
+locked" appears in any log; then, with N runs parked at the approval, counts the processes left, times
+`sopflow approvals` and reads the Prefect server's memory before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from sopflow import settings
+from sopflow.settings import PROJECT_ROOT
+from sopflow.store.models import Lead, SopRun
+from tests.server_fixture import Sopflow, start_sopflow_up
+from tests.support import environment, run_cli, wait_for
+
+SOP = Path(__file__).parent / "sops" / "two-steps-then-approval.yaml"
+ANSWER = {"decision": "approve", "approver": "Alex Kim", "notes": ""}
+
+
+def lead(n: int, tag: str) -> dict[str, object]:
+    return {"email": f"{tag}-{n}@bench.example", "name": f"Lead {n}", "company": f"Co {n}", "title": "VP Sales",
+            "employees": 500, "industry": "software", "source": "website"}
+
+
+def moment(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+@dataclass
+class Figures:
+    name: str
+    one_lead: list[float]  # s from the trigger to the pause, one lead at a time
+    flow_own: list[float]  # s each of those runs spent Running before it paused
+    all_paused: float  # s from the first of a burst's triggers until all its runs paused
+    burst: int
+    answers: list[float]  # s from each answer to the start of the next step's task run, one at a time
+
+    def row(self) -> str:
+        return (f"| {self.name} | {statistics.median(self.one_lead):.2f} s | "
+                f"{statistics.median(self.flow_own) * 1000:.0f} ms | {self.all_paused:.1f} s | "
+                f"{self.burst / self.all_paused:.2f} | {statistics.median(self.answers):.2f} s |")
+
+
+def prefect_client(up: Sopflow) -> httpx.Client:
+    """A client of sopflow's Prefect API that waits out its SQLite database's busy spells (up to a minute)."""
+    user, _, password = up.login.partition(":")
+    return httpx.Client(base_url=up.api_url, auth=httpx.BasicAuth(user, password), timeout=90)
+
+
+def suspended_at(api: httpx.Client, flow_run_ids: list[str]) -> dict[str, float]:
+    """When each of `flow_run_ids` that is suspended now was suspended; fails on a failed or crashed run."""
+    found: dict[str, float] = {}
+    for start in range(0, len(flow_run_ids), 200):
+        chunk = flow_run_ids[start:start + 200]
+        runs = api.post("/flow_runs/filter", json={"flow_runs": {"id": {"any_": chunk}}, "limit": 200}).json()
+        for run in runs:
+            state = run["state"] or {}
+            if state.get("type") in ("FAILED", "CRASHED"):
+                raise AssertionError(f"flow run {run['id']} ended {state['type']}: {state.get('message')}")
+            if state.get("name") == "Suspended":
+                found[run["id"]] = moment(state["timestamp"])
+    return found
+
+
+def flow_own_seconds(api: httpx.Client, flow_run_id: str) -> float:
+    """Seconds from the run's first Running to its first Suspended state."""
+    states = api.get("/flow_run_states/", params={"flow_run_id": flow_run_id}).json()
+    first = {name: min(moment(s["timestamp"]) for s in states if s["name"] == name) for name in ("Running", "Suspended")}
+    return first["Suspended"] - first["Running"]
+
+
+def wait_all_paused(up: Sopflow, flow_run_ids: list[str], timeout: float) -> dict[str, float]:
+    with prefect_client(up) as api:
+        return wait_for(lambda: (found := suspended_at(api, flow_run_ids)) and len(found) == len(flow_run_ids)
+                        and found, f"{len(flow_run_ids)} runs to pause", timeout=timeout, every=0.25)
+
+
+def next_task_start(up: Sopflow, flow_run_id: str, task_name: str, after: float) -> float:
+    """When the run's first task run named `task_name`... that started after `after` started."""
+    def started() -> float | None:
+        with prefect_client(up) as api:
+            tasks = api.post("/task_runs/filter", json={"flow_runs": {"id": {"any_": [flow_run_id]}},
+                                                        "limit": 200}).json()
+        times = [moment(t["start_time"]) for t in tasks
+                 if t["name"].startswith(task_name) and t["start_time"] and moment(t["start_time"]) >= after]
+        return min(times) if times else None
+    return wait_for(started, f"task {task_name} of {flow_run_id}", timeout=120, every=0.05)
+
+
+def busy_retry(request: Callable[[], httpx.Response]) -> httpx.Response:
+    """`request`'s answer, asked again while Prefect's SQLite database is too busy to answer (503), up to 10 times."""
+    for _ in range(10):
+        response = request()
+        if response.status_code != 503:
+            break
+        time.sleep(1)
+    return response
+
+
+def created(create: Callable[[], httpx.Response]) -> str:
+    """The id of the flow run `create` makes."""
+    response = busy_retry(create)
+    assert response.status_code == 201, f"{response.status_code}: {response.text}"
+    return response.json()["id"]
+
+
+def answer_each(up: Sopflow, flow_run_ids: list[str], send: Callable[[str], None], next_task: str) -> list[float]:
+    """Answer each run in turn; seconds from each answer to its next step's task run."""
+    took = []
+    for flow_run_id in flow_run_ids:
+        sent = time.time()
+        send(flow_run_id)
+        took.append(next_task_start(up, flow_run_id, next_task, sent) - sent)
+    return took
+
+
+def post_leads(up: Sopflow, leads: list[dict[str, object]]) -> list[str]:
+    """POST every lead at once (8 connections); the ids of the leads, in order."""
+    headers = {"Authorization": f"Bearer {up.token}"}
+
+    def post(body: dict[str, object]) -> str:
+        with httpx.Client(timeout=60) as client:
+            answer = client.post(f"{up.intake_url}/leads", json=body, headers=headers)
+        assert answer.status_code == 201, f"{answer.status_code}: {answer.text}"
+        return answer.json()["id"]
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(post, leads))
+
+
+def flow_runs_of(up: Sopflow, lead_ids: list[str], timeout: float) -> list[str]:
+    """The flow run id of each lead's SOP run, once the dispatcher has created them all."""
+    def created() -> list[str] | None:
+        with up.store() as session:
+            ids = dict(session.execute(select(SopRun.lead_id, SopRun.flow_run_id).where(
+                SopRun.lead_id.in_(lead_ids), SopRun.flow_run_id.is_not(None))).all())
+        return [ids[i] for i in lead_ids] if len(ids) == len(lead_ids) else None
+    return wait_for(created, "every lead's flow run", timeout=timeout, every=0.1)
+
+
+class Contender:
+    """How leads reach one runner: `trigger` starts runs for new leads and returns their flow run ids."""
+
+    def __init__(self, name: str, trigger: Callable[[list[str]], list[str]], answer: Callable[[str], None],
+                 next_task: str) -> None:
+        self.name, self.trigger, self.answer, self.next_task = name, trigger, answer, next_task
+
+    def measure(self, up: Sopflow, singles: int, burst: int, answers: int) -> Figures:
+        one_lead, own, tag = [], [], "".join(c for c in self.name if c.isalnum())[:40]
+        with prefect_client(up) as api:
+            for n in range(singles):
+                started = time.time()
+                flow_run_id = self.trigger([f"{tag}-one-{n}"])[0]
+                one_lead.append(wait_all_paused(up, [flow_run_id], timeout=600)[flow_run_id] - started)
+                own.append(flow_own_seconds(api, flow_run_id))
+        started = time.time()
+        flow_run_ids = self.trigger([f"{tag}-burst-{n}" for n in range(burst)])
+        all_paused = max(wait_all_paused(up, flow_run_ids, timeout=3600).values()) - started
+        took = answer_each(up, flow_run_ids[:answers], self.answer, self.next_task)
+        return Figures(self.name, one_lead, own, all_paused, burst, took)
+
+
+def through_intake(up: Sopflow) -> Contender:
+    """sopflow: leads POSTed to the intake, their runs started by `sopflow up`, answered as `sopflow approve` does."""
+    from sopflow.services.answering import send_answer
+
+    def trigger(tags: list[str]) -> list[str]:
+        return flow_runs_of(up, post_leads(up, [lead(0, tag) for tag in tags]), timeout=1800)
+
+    def answer(flow_run_id: str) -> None:
+        with environment(up.env):
+            send_answer(flow_run_id, ANSWER)
+    return Contender("sopflow up (warm runner)", trigger, answer, "mark_qualified")
+
+
+def hand_written(up: Sopflow, deployment_id: str, name: str) -> Contender:
+    """The hand-written flow: a lead row stored, its flow run created from the deployment, resumed by the API."""
+    def trigger(tags: list[str]) -> list[str]:
+        with up.store() as session, session.begin():  # leads only: no SOP run is claimed for them
+            rows = [Lead(**lead(0, tag)) for tag in tags]
+            session.add_all(rows)
+            session.flush()
+            lead_ids = [row.id for row in rows]
+        with prefect_client(up) as api:
+            return [created(lambda: api.post(f"/deployments/{deployment_id}/create_flow_run",
+                                             json={"parameters": {"lead_id": lead_id}})) for lead_id in lead_ids]
+
+    def answer(flow_run_id: str) -> None:
+        with prefect_client(up) as api:
+            busy_retry(lambda: api.post(f"/flow_runs/{flow_run_id}/resume", json={"run_input": {
+                "decision": "approve", "approver": "Alex Kim"}})).raise_for_status()
+    return Contender(name, trigger, answer, "set_status")
+
+
+@contextmanager
+def serving_hand_flow(up: Sopflow, poll_seconds: float) -> Iterator[str]:
+    """benchmarks/hand_flow.py served by stock serve(); yields its deployment id once registered."""
+    env = {**os.environ, **up.env, "PREFECT_API_AUTH_STRING": up.login}
+    log = open(up.home / f"hand-stock-{poll_seconds}.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.hand_flow", str(poll_seconds)], env=env,
+                               stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+
+    def deployment() -> str | None:
+        with prefect_client(up) as api:
+            found = api.post("/deployments/filter", json={"deployments": {"name": {"any_": ["stock"]}}}).json()
+        return found[0]["id"] if found else None
+    try:
+        deployment_id = wait_for(deployment, "the stock deployment", timeout=120)
+        time.sleep(poll_seconds + 3)  # its runner is polling
+        yield deployment_id
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+        with prefect_client(up) as api:
+            api.delete(f"/deployments/{deployment_id}")
+
+
+def compare(up: Sopflow, singles: int, burst: int, answers: int) -> None:
+    results = [through_intake(up).measure(up, singles, burst, answers)]
+    for poll, name in ((10.0, "hand-written flow, stock serve() (polls every 10 s)"),
+                       (1.0, "hand-written flow, stock serve() polling every 1 s")):
+        with serving_hand_flow(up, poll) as deployment_id:
+            results.append(hand_written(up, deployment_id, name).measure(up, singles, burst, answers))
+    ours, *stock = results
+    print(f"{singles} leads one at a time, then {burst} at once, then {answers} answers one at a time "
+          f"(this machine: {os.cpu_count()} cores, {settings.flow_run_slots()} flow run slots)")
+    print("| runner | one lead to its pause (median) | flow's own time | burst: all paused | leads/s | answer to "
+          "next step (median) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for figures in results:
+        print(figures.row())
+    median = statistics.median
+    for base in stock:
+        print(f"against {base.name}: one lead {median(base.one_lead) / median(ours.one_lead):.1f}x faster, burst "
+              f"{base.all_paused / ours.all_paused:.1f}x, answer {median(base.answers) / median(ours.answers):.1f}x "
+              f"(target 10x); sopflow's flow costs {median(ours.flow_own) / median(base.flow_own):.2f}x the "
+              "hand-written one (its own time, leads one at a time; target at most 1.1x)")
+
+
+def group_processes(pgid: int) -> list[tuple[int, int, str]]:
+    """(pid, resident KiB, command) of every process in process group `pgid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            rss = next(int(line.split()[1]) for line in (entry / "status").read_text().splitlines()
+                       if line.startswith("VmRSS:"))
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, StopIteration, ValueError, IndexError):
+            continue
+        found.append((int(entry.name), rss, command))
+    return found
+
+
+def server_rss(pgid: int) -> int:
+    return sum(rss for _, rss, command in group_processes(pgid) if "prefect server start" in command)
+
+
+def burst(size: int, up: Sopflow, pgid: int) -> None:
+    memory_before = server_rss(pgid)
+    started = time.time()
+    lead_ids = post_leads(up, [lead(n, "burst") for n in range(size)])
+    posted = time.time() - started
+    flow_run_ids = flow_runs_of(up, lead_ids, timeout=1800)
+    paused = wait_all_paused(up, flow_run_ids, timeout=3600)
+    print(f"{size} leads POSTed in {posted:.1f} s; all {len(paused)} runs waited at the approval after "
+          f"{max(paused.values()) - started:.1f} s ({size / (max(paused.values()) - started):.1f} leads/s)")
+    with up.store() as session:
+        states = session.execute(select(SopRun.state).where(SopRun.lead_id.in_(lead_ids))).scalars().all()
+    print(f"store: {len(states)} runs, {sum(s == 'waiting' for s in states)} waiting; none lost: {len(states) == size}")
+    locked = [path.name for path in up.home.glob("*.log") if "database is locked" in path.read_text(errors="replace")]
+    locked += ["up.log"] if "database is locked" in up.log.read_text(errors="replace") else []
+    print(f'"database is locked" in: {", ".join(locked) or "no log"}')
+    time.sleep(5)  # the last runs' processes exit
+    flow_processes = [p for p in group_processes(pgid) if "forkserver" not in p[2]
+                      and not any(word in p[2] for word in ("prefect server", "sopflow.web", "sopflow.cli up"))]
+    print(f"processes besides sopflow up, its server, intake and forkserver, with {size} runs parked: "
+          f"{len(flow_processes)}")
+    times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        listed = run_cli(up.env, "approvals", "--json")
+        times.append(time.perf_counter() - began)
+    print(f"`sopflow approvals` over {listed.stdout.count('run_id')} waiting: best {min(times):.2f} s "
+          f"(a new process each time)")
+    with environment(up.env):
+        from sopflow.store.db import transaction
+        from sopflow.store.history import waiting_rows
+
+        began = time.perf_counter()
+        with transaction() as session:
+            rows = waiting_rows(session, None, None)
+        print(f"its query alone: {(time.perf_counter() - began) * 1000:.0f} ms for {len(rows)} rows")
+    print(f"Prefect server memory: {memory_before / 1024:.0f} MiB before, {server_rss(pgid) / 1024:.0f} MiB after")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--singles", type=int, default=5, help="leads sent one at a time")
+    parser.add_argument("--leads", type=int, default=40, help="leads sent at once")
+    parser.add_argument("--answers", type=int, default=10)
+    parser.add_argument("--burst", type=int, default=0, help="instead: a burst of this many leads, then parked runs")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        sop_dir = root / "sops"
+        sop_dir.mkdir()
+        shutil.copy(SOP, sop_dir / SOP.name)
+        with start_sopflow_up(root, sop_dir, {"SOPFLOW_INTAKE_READ_TIMEOUT": "30"}) as up:
+            if args.burst:
+                burst(args.burst, up, up_session(up))
+            else:
+                compare(up, args.singles, args.leads, args.answers)
+
+
+def up_session(up: Sopflow) -> int:
+    """The process group of `sopflow up` (it leads its own session): its pid."""
+    port = up.intake_url.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"up" in command and f"--intake-port\0{port}".encode() in b"\0".join(command):
+            return int(entry.name)
+    raise AssertionError("sopflow up is not running")
+
+
+if __name__ == "__main__":
+    main()
