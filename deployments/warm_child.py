@@ -11,9 +11,9 @@ import os
 from uuid import UUID
 
 from prefect._internal.control_listener import configure_from_env
+from prefect.context import SettingsContext, get_settings_context
 from prefect.engine import handle_engine_signals
 from prefect.flow_engine import flow_run_logger, load_flow, load_flow_run, run_flow
-from prefect.context import SettingsContext, get_settings_context
 from prefect.settings import Settings
 
 import flows.audit  # noqa: F401  the served flows, imported before any run is forked

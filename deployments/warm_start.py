@@ -2,8 +2,8 @@
 
 Stock `serve()` starts every flow run and every resume in a new interpreter (`python -m prefect.engine`),
 which spends about 2 s importing Prefect and the flows before the first step. Here a forkserver, started
-once, imports them; each flow run is a process forked from it, so a run starts in milliseconds and still
-runs alone: a run that raises or hangs touches no other, and one killed mid-way exits non-zero, so the
+once, imports them; each flow run is a process forked from it, so a run starts in a fraction of a second
+and still runs alone: a run that raises or hangs touches no other, and one killed mid-way exits non-zero, so the
 runner marks it Crashed as it would any process it started.
 
 `WarmRunner` is Prefect's `Runner` with its starter swapped for `WarmStarter`. The swap uses the runner's
