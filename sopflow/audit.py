@@ -45,6 +45,7 @@ from sopflow.loader import LoadedSop
 from sopflow.plan import Plan, compile_plan
 from sopflow.roster import SOPFLOW
 from sopflow.schema import END, ApprovalStep
+from sopflow.state_messages import utc
 from sopflow.store import approval_links, sla
 from sopflow.store.models import Approval, ApprovalLink, Lead, OutboxEmail, SopRun, StepRecord, Wait
 from sopflow.store.sla import ActionTaken
@@ -134,10 +135,6 @@ def hours(delta: timedelta) -> str:
 
 def _after(previous: _Record | None) -> str:
     return f"after {previous.step_id}" if previous else "first"
-
-
-def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 def _in_scope(query: Select, since: datetime, until: datetime, sop_id: str | None) -> Select:
@@ -257,7 +254,7 @@ class _Auditor:
                 started, ended = moment(record.started), moment(record.ended)
                 if ended - started > due:
                     self.find("sla_missed", run, record.step_id, f"{record.step_id} took {hours(ended - started)} "
-                              f"from {_when(started)}; due within {planned.step.due_within}", ended, record.approver)
+                              f"from {utc(started)}; due within {planned.step.due_within}", ended, record.approver)
             roster = self.off_roster(plan, record.step_id, record.approver) if record.approver else None
             if roster is not None and record.approver.casefold() not in self.allowed_by_sla(run, plan, record.step_id):
                 self.find("off_roster", run, record.step_id, f"answered by {record.approver}, who is not on the "
@@ -280,12 +277,12 @@ class _Auditor:
             return  # an approval's allowance is its due time: overdue reports it
         if run.state == "pending":
             since = moment(run.created)
-            what = f"claimed at {_when(since)} and not started"
+            what = f"claimed at {utc(since)} and not started"
         elif open_wait is not None:
-            since, what = open_wait, f"its wait ended at {_when(open_wait)} and it was not woken"
+            since, what = open_wait, f"its wait ended at {utc(open_wait)} and it was not woken"
         else:
             since = max(moment(raw) for raw in [run.started or run.created, *(record.ended for record in records)])
-            what = f"no step has ended since {_when(since)}"
+            what = f"no step has ended since {utc(since)}"
         if self.until - since > STUCK_AFTER:
             self.find("stuck", run, records[-1].step_id if records else None,
                       f"{what} ({hours(self.until - since)}; allowed {hours(STUCK_AFTER)})", since)
@@ -386,11 +383,11 @@ def audit(session: Session, sops: Mapping[str, LoadedSop], since: datetime, unti
     for run_id, step_id, role, asked_at, due_by in open_asks:
         if due_by is not None and due_by < until:
             auditor.find("overdue", runs[run_id], step_id, f"{step_id} has waited for the {role} role since "
-                         f"{_when(asked_at)}; due {_when(due_by)}, {hours(until - due_by)} ago", due_by)
+                         f"{utc(asked_at)}; due {utc(due_by)}, {hours(until - due_by)} ago", due_by)
             auditor.unrecorded.add((runs[run_id].sop_id, run_id, step_id))
     for run_id, step_id, lead_id, queued_at, sent_at, do_not_contact, unsubscribed_at in _emails_without_consent(
             session, scope):
-        why = "who is marked do-not-contact" if do_not_contact else f"who unsubscribed at {_when(unsubscribed_at)}"
+        why = "who is marked do-not-contact" if do_not_contact else f"who unsubscribed at {utc(unsubscribed_at)}"
         auditor.find("no_consent", runs[run_id], step_id, f"{step_id} emailed lead {lead_id}, {why}",
                      sent_at or queued_at)
     result = AuditResult(since, until, sop_id, len(runs), auditor.findings,

@@ -20,6 +20,7 @@ from sopflow.mail.delivery import Deliverable
 from sopflow.run_context import run_context
 from sopflow.schema import ApprovalStep, Sop
 from sopflow.sla import plan_words
+from sopflow.state_messages import utc
 from sopflow.store import notices
 from sopflow.store.models import Approval, ApprovalLink, ApprovalNotice, SopRun
 
@@ -84,7 +85,7 @@ def _facts(session: Session, sop: Sop, step: ApprovalStep, ask: Approval, run: S
                                       f"{_shown(lead.get('company'))}{score}",
         "company": _shown(lead.get("company")), "name": _shown(lead.get("name")),
         "sop": f"{sop.name} ({sop.id} v{sop.version}), step {step.id}",
-        "due": f"{ask.due_by:%Y-%m-%d %H:%M} UTC" if ask.due_by else "no deadline",
+        "due": utc(ask.due_by) if ask.due_by else "no deadline",
         "who": f"{who.label}: {', '.join(who.people)}", "plan": plan_words(step, sop.people),
         "ui": f"{base}/runs/flow-run/{run.flow_run_id}" if base and run.flow_run_id else None,
         "cli": f"sopflow approve {run.flow_run_id} --approver \"<your name>\"" if run.flow_run_id else None,
