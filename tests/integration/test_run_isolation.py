@@ -99,6 +99,8 @@ def test_a_run_that_raises_or_hangs_leaves_the_others_alone_and_a_killed_one_run
     pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), "the hanging run's process"))
 
     finished(up, calm, SOP)  # while the other run hangs in its process
+    # the store says completed a moment before the engine sets the run's final state
+    wait_for(lambda: flow_state(up, flow_run_of(up, calm)) == "COMPLETED", "the calm run's flow run to complete")
     raised = flow_run_of(up, raises)
     wait_for(lambda: flow_state(up, raised) == "FAILED", "the raising run to fail")
     hanging = flow_run_of(up, hangs)
@@ -115,7 +117,7 @@ def test_a_run_that_raises_or_hangs_leaves_the_others_alone_and_a_killed_one_run
     run = finished(up, hangs, SOP)
     assert set(step_records(up, run.id)) == {"welcome_email", "check", "mark_working"}
     assert emails_to(mailbox, "hangs@isolation.test") == 1  # the email sent before the kill is not sent again
-    assert flow_state(up, hanging) == "COMPLETED"
+    wait_for(lambda: flow_state(up, hanging) == "COMPLETED", "the rerun's flow run to complete")
 
 
 def test_a_burst_of_leads_loses_none(isolated_up, mailbox):
