@@ -1,4 +1,5 @@
-"""The processes `sopflow up` starts and stops: a local Prefect server on SQLite, and the intake."""
+"""The processes `sopflow up` starts and stops: a local Prefect server (SQLite, or PostgreSQL by setting), and
+the intake."""
 
 from __future__ import annotations
 
@@ -30,15 +31,17 @@ QUIET_SERVICES = {"PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
 
 
 def server_env(home: Path, port: int) -> dict[str, str]:
-    """The Prefect server's environment: its files under `home`, no analytics, a login (basic auth), and the
-    services that lock SQLite under load off unless set."""
+    """The Prefect server's environment: its files under `home`, its database (`settings.prefect_database_url()`,
+    else SQLite under `home`), no analytics, a login (basic auth), and on SQLite the services that lock it under
+    load off unless set."""
     prefect_home = home / "prefect"
     prefect_home.mkdir(parents=True, exist_ok=True)
+    database = settings.prefect_database_url()
     return {
-        **QUIET_SERVICES,
+        **({} if database else QUIET_SERVICES),
         **os.environ,
         "PREFECT_HOME": str(prefect_home),
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
+        "PREFECT_API_DATABASE_CONNECTION_URL": database or f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_API_AUTH_STRING": settings.prefect_server_auth_string(),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",

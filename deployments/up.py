@@ -23,7 +23,7 @@ from sopflow.logs import log_to_stderr
 def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(print, flush=True)) -> None:
     """Bring sopflow up and block until Ctrl-C; stop everything started here on the way out."""
     try:  # settings refused before anything starts
-        settings.flow_run_slots(), settings.intake_workers()
+        settings.flow_run_slots(), settings.intake_workers(), settings.prefect_database_url()
     except ValueError as exc:
         raise RuntimeError(str(exc)) from None
     sops = load_all(against_store=True)  # SopInvalid before anything starts: nothing deploys while a SOP is invalid
@@ -45,7 +45,7 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
         api_url, auth = settings.prefect_api_url(), settings.prefect_auth_string()
         started_here = api_url is None
         if started_here:
-            say(f"Starting a local Prefect server on SQLite under {home} ...")
+            say(f"Starting a local Prefect server on {_prefect_database()} ...")
             auth = settings.prefect_server_auth_string()
             api_url = stack.enter_context(local_server(home, port))
             settings.api_url_file().write_text(api_url)  # so other sopflow commands find this server
@@ -94,6 +94,17 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
             serve_sops(deployments)
         except KeyboardInterrupt:
             pass
+
+
+def _prefect_database() -> str:
+    """Where the Prefect server `sopflow up` starts keeps its data, for people (no password)."""
+    url = settings.prefect_database_url()
+    if url is None:
+        return f"SQLite under {settings.home()}"
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return f"PostgreSQL ({parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database})"
 
 
 def _interrupt(signum: int, frame: Any) -> None:

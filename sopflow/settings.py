@@ -19,6 +19,22 @@ def database_url() -> str:
     return os.environ.get("SOPFLOW_DATABASE_URL") or f"sqlite:///{home() / 'sopflow.db'}"
 
 
+def prefect_database_url() -> str | None:
+    """The database of the Prefect server `sopflow up` starts (`SOPFLOW_PREFECT_DATABASE_URL`; unset: SQLite under
+    home), as the async driver Prefect's server needs: `postgresql://user@host/db` becomes `postgresql+asyncpg://`."""
+    raw = os.environ.get("SOPFLOW_PREFECT_DATABASE_URL")
+    if not raw:
+        return None
+    scheme, separator, rest = raw.partition("://")
+    if not separator or not rest:
+        raise ValueError("SOPFLOW_PREFECT_DATABASE_URL is not a database URL; set it to e.g. "
+                         "postgresql://prefect@127.0.0.1:5432/prefect")
+    if scheme not in ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg"):
+        raise ValueError(f"SOPFLOW_PREFECT_DATABASE_URL starts with {scheme}://; Prefect's server runs on PostgreSQL "
+                         "(postgresql://user:password@host:5432/db) or, when unset, on SQLite")
+    return f"postgresql+asyncpg://{rest}"
+
+
 def sop_dir() -> Path:
     """Where the SOP files live (`SOPFLOW_SOP_DIR`, default the project's sop_definitions/)."""
     return Path(os.environ.get("SOPFLOW_SOP_DIR") or PROJECT_ROOT / "sop_definitions")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
-pytest_plugins = ["tests.server_fixture"]  # `sopflow_up`: started only by the tests that ask for it
+from tests.postgres import new_database
 
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+pytest_plugins = ["tests.server_fixture"]  # `sopflow_up`: started only by the tests that ask for it
 
 
 @pytest.fixture
@@ -24,14 +22,8 @@ def sopflow_home(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL database of its own for this test session, dropped afterwards."""
-    name = f"sopflow_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_database("sopflow_test") as url:
+        yield url.replace("postgresql://", "postgresql+psycopg://")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

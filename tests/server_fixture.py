@@ -1,4 +1,5 @@
-"""A real `sopflow up` (local Prefect server on SQLite, deployments served, intake), once per session."""
+"""A real `sopflow up` (local Prefect server, deployments served, intake), once per session: on SQLite, the
+embedded default, and on PostgreSQL (Prefect's server and sopflow's store) for the flow tests that run on both."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from deployments.server import free_port
 from sopflow.settings import PROJECT_ROOT
 from tests.http_recorder import Recorder, start_recorder
 from tests.mail_servers import SmtpRecorder, start_smtp
+from tests.postgres import new_database
 from tests.support import wait_for
 
 FIXTURE_SOPS = Path(__file__).parent / "fixtures" / "sops"
@@ -67,9 +69,9 @@ def mailbox() -> Iterator[SmtpRecorder]:
     controller.stop()
 
 
-@pytest.fixture(scope="session")
-def sopflow_up(tmp_path_factory, webhooks, mailbox) -> Iterator[Sopflow]:
-    root = tmp_path_factory.mktemp("sopflow-up")
+@contextmanager
+def seed_sopflow_up(root: Path, webhooks: Recorder, mailbox: SmtpRecorder, **databases: str) -> Iterator[Sopflow]:
+    """`sopflow up` serving the seed SOPs and the test fixtures' SOPs, with `databases` settings."""
     sop_dir = root / "sops"
     shutil.copytree(PROJECT_ROOT / "sop_definitions", sop_dir)
     for path in FIXTURE_SOPS.glob("*.yaml"):  # SOPs that exist only to exercise the engine
@@ -81,8 +83,33 @@ def sopflow_up(tmp_path_factory, webhooks, mailbox) -> Iterator[Sopflow]:
         "SOPFLOW_EMAIL_FROM": "sales@sopflow.test",
         "SOPFLOW_SALES_WEBHOOK_URL": f"{webhooks.url}/sales",
         "SOPFLOW_OPERATIONS_WEBHOOK_URL": f"{webhooks.url}/operations",
+        **databases,
     }) as up:
         yield up
+
+
+@pytest.fixture(scope="session")
+def sopflow_up(tmp_path_factory, webhooks, mailbox) -> Iterator[Sopflow]:
+    """The embedded default: Prefect's server and sopflow's store on SQLite."""
+    with seed_sopflow_up(tmp_path_factory.mktemp("sopflow-up"), webhooks, mailbox) as up:
+        yield up
+
+
+@pytest.fixture(scope="session")
+def sopflow_up_on_postgres(tmp_path_factory, webhooks, mailbox) -> Iterator[Sopflow]:
+    """Production's databases: Prefect's server and sopflow's store each on a PostgreSQL database of their own."""
+    with new_database("prefect_test") as prefect, new_database("sopflow_store") as store, \
+            seed_sopflow_up(tmp_path_factory.mktemp("sopflow-up-pg"), webhooks, mailbox,
+                            SOPFLOW_PREFECT_DATABASE_URL=prefect,
+                            SOPFLOW_DATABASE_URL=store.replace("postgresql://", "postgresql+psycopg://")) as up:
+        yield up
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"], ids=["prefect-on-sqlite", "prefect-on-postgresql"])
+def sopflow_up_on_each_database(request) -> Sopflow:
+    """`sopflow up` on SQLite, then on PostgreSQL: a module that names this fixture `sopflow_up`
+    (`from tests.server_fixture import sopflow_up_on_each_database as sopflow_up`) runs its tests on both."""
+    return request.getfixturevalue("sopflow_up" if request.param == "sqlite" else "sopflow_up_on_postgres")
 
 
 @contextmanager

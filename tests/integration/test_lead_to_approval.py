@@ -13,6 +13,7 @@ from sopflow.cli.approvals import OFF_ROSTER
 from sopflow.store.models import Approval, Lead, OutboxEmail
 from tests.support import (add_lead, answer, cli_json, finished, flow_state, form_description, sop_run, step_records,
                            task_runs, wait_for, waiting_ask)
+from tests.server_fixture import sopflow_up_on_each_database as sopflow_up  # noqa: F401 (Prefect on SQLite, then PostgreSQL)
 
 pytestmark = pytest.mark.server
 

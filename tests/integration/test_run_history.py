@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import (add_lead, answer, finished, flow_state, remove_lead, task_runs, wait_for, waiting_ask)
+from tests.server_fixture import sopflow_up_on_each_database as sopflow_up  # noqa: F401 (Prefect on SQLite, then PostgreSQL)
 
 pytestmark = pytest.mark.server
 

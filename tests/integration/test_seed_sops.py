@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from sopflow.store.models import Lead, OutboxEmail, Wait
 from tests.support import add_lead, answer, finished, qualify, sop_run, sopflow, step_records, wait_for
+from tests.server_fixture import sopflow_up_on_each_database as sopflow_up  # noqa: F401 (Prefect on SQLite, then PostgreSQL)
 
 pytestmark = pytest.mark.server
 

@@ -43,3 +43,30 @@ def test_sopflow_up_refuses_a_bad_setting_in_one_line_before_starting_anything(t
     assert done.stderr.strip() == ("sopflow up: SOPFLOW_FLOW_RUN_SLOTS='zero' must be a whole number from 1 to 256; "
                                    "set it to e.g. 4")
     assert not (tmp_path / "home").exists()  # no server, no store
+
+
+@pytest.mark.parametrize("raw, driven", [
+    ("postgresql://prefect:s3cret@db:5432/prefect", "postgresql+asyncpg://prefect:s3cret@db:5432/prefect"),
+    ("postgres://prefect@db/prefect", "postgresql+asyncpg://prefect@db/prefect"),
+    ("postgresql+psycopg://prefect@db/prefect", "postgresql+asyncpg://prefect@db/prefect"),
+])
+def test_prefect_database_url_is_given_the_async_driver_prefects_server_needs(monkeypatch, raw, driven):
+    monkeypatch.setenv("SOPFLOW_PREFECT_DATABASE_URL", raw)
+    assert settings.prefect_database_url() == driven
+
+
+def test_prefect_database_url_unset_means_sqlite_and_other_databases_are_refused_without_the_password(
+        tmp_path, monkeypatch):
+    monkeypatch.delenv("SOPFLOW_PREFECT_DATABASE_URL", raising=False)
+    assert settings.prefect_database_url() is None
+    env = {"SOPFLOW_HOME": str(tmp_path / "home")}
+    done = run_cli({**env, "SOPFLOW_PREFECT_DATABASE_URL": "mysql://root:s3cret@db/prefect"}, "up", "--port", "1",
+                   check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("sopflow up: SOPFLOW_PREFECT_DATABASE_URL starts with mysql://; Prefect's server "
+                                   "runs on PostgreSQL (postgresql://user:password@host:5432/db) or, when unset, on "
+                                   "SQLite")
+    assert not (tmp_path / "home").exists()
+    done = run_cli({**env, "SOPFLOW_PREFECT_DATABASE_URL": "s3cret"}, "up", "--port", "1", check=False)
+    assert done.returncode == 1 and "s3cret" not in done.stderr
+    assert "SOPFLOW_PREFECT_DATABASE_URL is not a database URL" in done.stderr
