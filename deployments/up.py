@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from functools import partial
@@ -20,8 +21,12 @@ from sopflow.errors import SopInvalid
 from sopflow.logs import log_to_stderr
 
 
-def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(print, flush=True)) -> None:
-    """Bring sopflow up and block until Ctrl-C; stop everything started here on the way out."""
+def run_up(port: int, intake_port: int, pool: str | None = None,
+           say: Callable[[str], None] = partial(print, flush=True)) -> None:
+    """Bring sopflow up and block until Ctrl-C; stop everything started here on the way out.
+
+    With `pool`, the flows are deployed into that process work pool for workers to run, not served here.
+    """
     try:  # settings refused before anything starts
         settings.flow_run_slots(), settings.intake_workers(), settings.prefect_database_url()
     except ValueError as exc:
@@ -50,22 +55,30 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
             api_url = stack.enter_context(local_server(home, port))
             settings.api_url_file().write_text(api_url)  # so other sopflow commands find this server
             stack.callback(settings.api_url_file().unlink, missing_ok=True)
+        else:
+            from sopflow.services.connection import require_prefect
+
+            require_prefect(api_url)
         os.environ["PREFECT_API_URL"] = api_url  # flow-run subprocesses inherit the server and its login
         updates: dict[Any, str] = {PREFECT_API_URL: api_url}
         if auth:
             os.environ["PREFECT_API_AUTH_STRING"] = updates[PREFECT_API_AUTH_STRING] = auth
         stack.enter_context(temporary_settings(updates=updates))
 
-        from deployments.warm_start import warm_up
-
-        warm_up()  # the flow runs' parent imports Prefect and the flows while the rest starts
         from deployments.dispatcher import Dispatcher
         from deployments.serve import serve_sops, sop_deployments
+        from deployments.warm_start import warm_up
         from sopflow.jobaid import publish_job_aids
 
-        deployments = sop_deployments()
-        for deployment in deployments:  # registered before the dispatcher starts runs claimed earlier
-            deployment.apply()
+        if pool:  # registered before the dispatcher starts runs claimed earlier
+            from deployments.pool import deploy_to_pool
+
+            deploy_to_pool(pool)
+        else:
+            warm_up()  # the flow runs' parent imports Prefect and the flows while the rest starts
+            deployments = sop_deployments()
+            for deployment in deployments:
+                deployment.apply()
         publish_job_aids(sops.values())  # the UI's Artifacts page shows each SOP's current job aid
         dispatcher = Dispatcher(sops)
         dispatcher.start()
@@ -88,10 +101,13 @@ def run_up(port: int, intake_port: int, say: Callable[[str], None] = partial(pri
             ui += f" (log in with {login})"
         say(f"Prefect UI: {ui}")
         say(f"Logs: {home / 'intake.log'}, {home / 'prefect-server.log'}")
-        say(f"Serving {len(sops)} SOP(s): {', '.join(sorted(sops))}. Ctrl-C stops everything.")
+        names = ", ".join(sorted(sops))
+        say(f"{len(sops)} SOP(s) deployed into work pool {pool!r}: {names}; workers run them (`prefect worker start "
+            f"--pool {pool}`). Ctrl-C stops everything." if pool else
+            f"Serving {len(sops)} SOP(s): {names}. Ctrl-C stops everything.")
         stack.callback(say, "sopflow stopped.")
         try:
-            serve_sops(deployments)
+            threading.Event().wait() if pool else serve_sops(deployments)
         except KeyboardInterrupt:
             pass
 

@@ -41,16 +41,17 @@ class WarmStarter:
     """Starts one flow run in a process forked from the warm parent (Prefect's ProcessStarter protocol)."""
 
     def __init__(self, context: multiprocessing.context.ForkServerContext, deployment_name: str | None,
-                 control_channel: ControlChannel | None) -> None:
+                 control_channel: ControlChannel | None, job_env: dict[str, str | None] | None = None) -> None:
         self._context = context
         self._deployment_name = deployment_name
         self._control_channel = control_channel
+        self._job_env = {k: v for k, v in (job_env or {}).items() if v is not None}  # a work pool job's variables
 
     async def start(self, flow_run: FlowRun,
                     task_status: anyio.abc.TaskStatus[ProcessHandle] = anyio.TASK_STATUS_IGNORED) -> None:
         # The runner's environment now (the forkserver kept the one it started with), as Prefect's engine starter
         # gives its processes, and the run's own variables.
-        env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True),
+        env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True), **self._job_env,
                "PREFECT__FLOW_RUN_ID": str(flow_run.id),
                "PREFECT__ENABLE_CANCELLATION_AND_CRASHED_HOOKS": "false",  # the runner runs them
                **({"PREFECT__DEPLOYMENT_NAME": self._deployment_name} if self._deployment_name else {})}

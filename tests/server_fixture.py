@@ -113,8 +113,9 @@ def sopflow_up_on_each_database(request) -> Sopflow:
 
 
 @contextmanager
-def start_sopflow_up(root: Path, sop_dir: Path, settings: dict[str, str]) -> Iterator[Sopflow]:
-    """`sopflow up` in a process group of its own, its home under `root`, serving `sop_dir`; stopped by Ctrl-C."""
+def start_sopflow_up(root: Path, sop_dir: Path, settings: dict[str, str], *args: str) -> Iterator[Sopflow]:
+    """`sopflow up *args` in a process group of its own, its home under `root`, serving `sop_dir`; stopped by
+    Ctrl-C."""
     port, intake_port = free_port(), free_port()
     env = {
         "SOPFLOW_HOME": str(root / "home"),
@@ -131,7 +132,7 @@ def start_sopflow_up(root: Path, sop_dir: Path, settings: dict[str, str]) -> Ite
     log = root / "up.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sopflow.cli", "up", "--port", str(port), "--intake-port", str(intake_port)],
+            [sys.executable, "-m", "sopflow.cli", "up", "--port", str(port), "--intake-port", str(intake_port), *args],
             env=launch_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     api_url = f"http://127.0.0.1:{port}/api"

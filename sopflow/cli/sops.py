@@ -17,11 +17,50 @@ from sopflow.cli.output import fail, say
 def up(
     port: Annotated[int, typer.Option(help="Port of the Prefect server and its UI.")] = 4200,
     intake_port: Annotated[int, typer.Option(help="Port of the HTTP lead intake.")] = 8765,
+    pool: Annotated[str | None, typer.Option(help=(
+        "Deploy the flows into this process work pool for workers to run (`prefect worker start --pool NAME`) "
+        "instead of serving them here."), show_default=False)] = None,
 ) -> None:
-    """Start a local Prefect server, the lead intake, and serve every SOP (until Ctrl-C)."""
+    """Start a local Prefect server (unless PREFECT_API_URL is set), the lead intake, and serve every SOP (until
+    Ctrl-C)."""
     from deployments.up import run_up
 
-    run_up(port, intake_port)
+    run_up(port, intake_port, pool)
+
+
+@app.command()
+def deploy(
+    pool: Annotated[str, typer.Option(help="The process work pool to deploy into; made if it does not exist.")],
+) -> None:
+    """Deploy every SOP flow and sopflow's scheduled flows into a process work pool, for
+    `prefect worker start --pool NAME` on any machine with sopflow installed."""
+    from sopflow.catalog import load_all
+
+    load_all(against_store=True)  # nothing deploys while a SOP is invalid
+    from deployments.pool import deploy_to_pool
+
+    names = deploy_to_pool(pool)
+    say(f"deployed {len(names)} flow(s) into work pool {pool!r}: {', '.join(names)}")
+    say(f"start workers with: prefect worker start --pool {pool}")
+
+
+@app.command()
+def worker(
+    pool: Annotated[str, typer.Option(help="The process work pool to take flow runs from (see `sopflow deploy`).")],
+    name: Annotated[str | None, typer.Option(help="The worker's name in the Prefect UI.", show_default=False)] = None,
+) -> None:
+    """Run a work pool's flow runs here, each forked warm (as `sopflow up` runs them), until Ctrl-C;
+    `prefect worker start --pool NAME` runs them too, each in a new interpreter."""
+    try:
+        slots = settings.flow_run_slots()
+    except ValueError as exc:
+        fail("worker", str(exc))
+    from deployments.warm_worker import run_worker
+    from sopflow.services.connection import prefect_api, require_prefect
+
+    with prefect_api() as url:
+        require_prefect(url)
+        run_worker(pool, name, slots, say)
 
 
 @app.command()

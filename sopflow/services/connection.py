@@ -30,3 +30,17 @@ def prefect_api() -> Iterator[str]:
         updates[PREFECT_API_AUTH_STRING] = auth
     with temporary_settings(updates=updates):
         yield url
+
+
+def require_prefect(url: str, timeout: float = 10.0) -> None:
+    """Raise PrefectUnavailable, in one sentence, unless the Prefect server at `url` answers its health check."""
+    import httpx
+
+    try:
+        answer = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise PrefectUnavailable(f"no Prefect server answers at {url} ({type(exc).__name__}); start it, or unset "
+                                 "PREFECT_API_URL so that `sopflow up` starts its own") from None
+    if answer.status_code != 200:
+        raise PrefectUnavailable(f"the Prefect server at {url} answered its health check with HTTP "
+                                 f"{answer.status_code}; check its log")

@@ -1,0 +1,65 @@
+"""`sopflow worker`: Prefect's process worker, starting each flow run warm (forked from a parent that has imported
+Prefect and the flows, as `sopflow up` does) instead of in a new interpreter. Polls a process work pool like
+`prefect worker start --pool NAME`; a run killed mid-way still ends Crashed (its own process exits non-zero)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import anyio
+import anyio.abc
+from prefect.client.schemas.objects import FlowRun
+from prefect.flows import load_flow_from_flow_run
+from prefect.runner._flow_run_executor import FlowRunExecutionResult, FlowRunExecutorContext
+from prefect.runner._process_manager import ProcessHandle
+from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
+from prefect.workers.process import ProcessJobConfiguration, ProcessWorker, ProcessWorkerResult
+
+from deployments.warm_start import WarmStarter, forkserver, warm_up
+
+
+class WarmProcessWorker(ProcessWorker):
+    """A process worker whose flow runs are forked warm; the work pool's job `env` reaches each run."""
+
+    @classmethod
+    def __dispatch_key__(cls) -> str:  # its own key in Prefect's registry of worker types: the process one stays
+        return "sopflow-warm-process"
+
+    async def run(self, flow_run: FlowRun, configuration: ProcessJobConfiguration,
+                  task_status: anyio.abc.TaskStatus[int] | None = None) -> ProcessWorkerResult:
+        task_status = task_status or anyio.TASK_STATUS_IGNORED
+        execution: FlowRunExecutionResult | None = None
+        async with FlowRunExecutorContext() as ctx:
+            starter = WarmStarter(forkserver(), None, ctx.control_channel, configuration.env)
+            executor = ctx.create_executor(flow_run, starter, resolve_flow=load_flow_from_flow_run,
+                                           propose_submitting=False)
+
+            async def execute(*, task_status: anyio.abc.TaskStatus[ProcessHandle] = anyio.TASK_STATUS_IGNORED) -> None:
+                nonlocal execution
+                execution = await executor.submit(task_status=task_status)
+
+            async with anyio.create_task_group() as group:
+                handle = await group.start(execute)
+                task_status.started(handle.pid)
+        if execution is None or execution.status_code is None:
+            raise RuntimeError(f"flow run {flow_run.id} did not start")
+        return ProcessWorkerResult(status_code=execution.status_code, identifier=str(execution.handle.pid))
+
+
+def run_worker(pool: str, name: str | None, limit: int, say: Any = print, poll_seconds: float = 1.0) -> None:
+    """Poll `pool` every `poll_seconds` (as `sopflow up` polls; Prefect's workers default to 10 s) and run its
+    flow runs warm, at most `limit` at once, until interrupted."""
+    warm_up()
+
+    async def work() -> None:
+        async with WarmProcessWorker(name=name, work_pool_name=pool, limit=limit) as worker:
+            say(f"Worker {worker.name!r} runs work pool {pool!r}'s flow runs warm, {limit} at once. Ctrl-C stops it.")
+            await worker.start()
+
+    try:
+        with temporary_settings(updates={PREFECT_WORKER_QUERY_SECONDS: poll_seconds}):
+            asyncio.run(work())
+    except KeyboardInterrupt:
+        pass
+    say("worker stopped.")

@@ -1,0 +1,135 @@
+"""Production's layout: Prefect's server and the store on PostgreSQL, the SOP flows deployed into a process work
+pool, two workers running them. A run suspended under one worker resumes under the other, and sends nothing twice."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from sopflow.settings import PROJECT_ROOT
+from sopflow.store.models import OutboxEmail
+from tests.postgres import new_database
+from tests.server_fixture import FIXTURE_SOPS, Sopflow, start_sopflow_up
+from tests.support import add_lead, answer, finished, flow_state, sop_run, wait_for
+
+pytestmark = [pytest.mark.server, pytest.mark.postgres]
+POOL = "sales"
+SOP = "email-then-approval"
+
+
+@pytest.fixture(scope="module")
+def pooled_up(tmp_path_factory) -> Iterator[Sopflow]:
+    """`sopflow up --pool sales` on PostgreSQL: the intake and dispatcher here, no flow run executed here."""
+    root = tmp_path_factory.mktemp("pooled-up")
+    (root / "sops").mkdir()
+    shutil.copy(FIXTURE_SOPS / f"{SOP}.yaml", root / "sops")
+    shutil.copytree(PROJECT_ROOT / "sop_definitions" / "templates", root / "sops" / "templates")
+    with new_database("prefect_pool") as prefect, new_database("sopflow_pool") as store, \
+            start_sopflow_up(root, root / "sops", {
+                "SOPFLOW_PREFECT_DATABASE_URL": prefect,
+                "SOPFLOW_DATABASE_URL": store.replace("postgresql://", "postgresql+psycopg://"),
+            }, "--pool", POOL) as up:
+        yield up
+
+
+@contextmanager
+def worker(up: Sopflow, name: str, *command: str) -> Iterator[Path]:
+    """A worker process on the pool, as an operator starts one on another machine; yields its log; Ctrl-C on exit."""
+    log = up.home.parent / f"{name}.log"
+    env = {**os.environ, **up.env, "PREFECT_API_AUTH_STRING": up.login, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    with open(log, "ab") as out:
+        process = subprocess.Popen([*command, "--pool", POOL, "--name", name], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: process.poll() is not None or _online(up, name), f"worker {name} to poll the pool")
+        assert process.poll() is None, f"worker {name} exited:\n{log.read_text()}"
+        yield log
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _online(up: Sopflow, name: str) -> bool:
+    with up.api() as api:
+        answer = api.post(f"/work_pools/{POOL}/workers/filter", json={})
+    return answer.status_code == 200 and any(w["name"] == name and w["status"] == "ONLINE" for w in answer.json())
+
+
+def stock_worker(up: Sopflow, name: str):
+    return worker(up, name, sys.executable, "-m", "prefect", "worker", "start")
+
+
+def warm_worker(up: Sopflow, name: str):
+    return worker(up, name, sys.executable, "-m", "sopflow.cli", "worker")
+
+
+def submitted_by(up: Sopflow, flow_run_id: str) -> list[str]:
+    """The workers that took this flow run, in order, from the run's own log (as its page in the Prefect UI shows)."""
+    with up.api() as api:
+        logs = api.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200,
+                                              "sort": "TIMESTAMP_ASC"}).json()
+    return [log["message"].split("'")[1] for log in logs if "submitting flow run" in log["message"]]
+
+
+def emails_of(up: Sopflow, lead_id: str) -> int:
+    run = sop_run(up, lead_id, SOP)
+    with up.store() as session:
+        return session.scalar(select(func.count()).select_from(OutboxEmail).where(OutboxEmail.sop_run_id == run.id))
+
+
+def test_the_flows_are_deployed_into_the_pool_and_nothing_runs_without_a_worker(pooled_up):
+    up = pooled_up
+    with up.api() as api:
+        pool = api.get(f"/work_pools/{POOL}").json()
+        deployments = api.post("/deployments/filter", json={"limit": 50}).json()
+    assert pool["type"] == "process"
+    assert {d["name"] for d in deployments} >= {SOP, "daily", "weekly", "monthly", "review"}
+    assert {d["work_pool_name"] for d in deployments} == {POOL}
+    assert all(d["entrypoint"].startswith("flows.") for d in deployments)  # loaded from the installed package
+    lead = add_lead(up)
+    run = wait_for(lambda: (r := sop_run(up, lead["id"], SOP)) and r.flow_run_id and r, "the flow run to be created")
+    assert flow_state(up, run.flow_run_id) == "SCHEDULED"  # no worker yet: it waits in the pool
+    with stock_worker(up, "first"):
+        wait_for(lambda: flow_state(up, run.flow_run_id) == "PAUSED", "the run to reach its approval")
+    assert submitted_by(up, run.flow_run_id) == ["first"]
+
+
+def test_a_run_suspended_under_one_worker_resumes_under_the_other_and_sends_nothing_twice(pooled_up):
+    up = pooled_up
+    with stock_worker(up, "worker-a"):  # `prefect worker start --pool sales`
+        leads = [add_lead(up) for _ in range(3)]
+        runs = [wait_for(lambda lead=lead: (r := sop_run(up, lead["id"], SOP)) and r.flow_run_id and r,
+                         "the flow run to be created") for lead in leads]
+        for run in runs:
+            wait_for(lambda run=run: flow_state(up, run.flow_run_id) == "PAUSED", "the run to reach its approval")
+    assert [submitted_by(up, run.flow_run_id) for run in runs] == [["worker-a"]] * 3
+    assert [emails_of(up, lead["id"]) for lead in leads] == [1, 1, 1]
+
+    with warm_worker(up, "worker-b"), stock_worker(up, "worker-c"):  # worker-a is gone; two others run the pool
+        for lead in leads:
+            answer(up, lead["id"], "manager_check", "Maria Lopez")
+        for lead, run in zip(leads, runs):
+            assert finished(up, lead["id"], SOP).outcome == "completed"
+            wait_for(lambda run=run: flow_state(up, run.flow_run_id) == "COMPLETED", "Prefect to show it completed")
+        more = [add_lead(up) for _ in range(4)]
+        for lead in more:
+            answer(up, lead["id"], "manager_check", "Maria Lopez", "--reject")
+            assert finished(up, lead["id"], SOP).outcome == "rejected at manager_check"
+    resumed = [submitted_by(up, run.flow_run_id) for run in runs]
+    assert all(len(by) == 2 and by[0] == "worker-a" and by[1] in ("worker-b", "worker-c") for by in resumed), resumed
+    assert [emails_of(up, lead["id"]) for lead in leads + more] == [1] * 7  # resumed elsewhere, not sent again
+    takers = {name for lead in more for name in submitted_by(up, sop_run(up, lead["id"], SOP).flow_run_id)}
+    assert takers <= {"worker-b", "worker-c"} and takers
