@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python benchmarks/intake.py
 	$(BIN)/python benchmarks/rescore.py
 	$(BIN)/python benchmarks/audit.py
+	$(BIN)/python benchmarks/lead_import.py
 	$(BIN)/python -m benchmarks.execution
 	$(BIN)/python -m benchmarks.execution --burst 500
 

@@ -1,22 +1,30 @@
-"""Lead commands: lead add, lead engage, lead show, leads."""
+"""Lead commands: lead add, lead engage, lead show, leads, leads import."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, get_args
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import pydantic
 import typer
 from rich.text import Text
 
-from sopflow.cli.app import app, lead_app
+from sopflow.cli.app import SETTINGS, app, lead_app
 from sopflow.cli.output import Column, Json, Row, choices, emit, fail, picked, say, print_json, show, table, when
 from sopflow.forms import shown
 from sopflow.schema import LeadStatus
 from sopflow.scoring import ENGAGEMENT_KINDS
 
+if TYPE_CHECKING:
+    from sopflow.lead_import import Progress
+
 Status = choices("Status", get_args(LeadStatus))
 Event = choices("Event", ENGAGEMENT_KINDS)
+leads_app = typer.Typer(rich_markup_mode="markdown", context_settings=SETTINGS)
+app.add_typer(leads_app, name="leads")
 
 
 def _text(help: str) -> Any:
@@ -79,12 +87,15 @@ def lead_engage(
         say(f"recorded {row['event']} for lead {row['lead_id']}; the next scoring counts it")
 
 
-@app.command("leads")
+@leads_app.callback(invoke_without_command=True)
 def leads(
+    context: typer.Context,
     status: Annotated[Status | None, typer.Option(help="Only leads with this status.", show_default=False)] = None,
     as_json: Json = False,
 ) -> None:
-    """List leads, newest first: id, name, company, status, score and grade."""
+    """List leads, newest first: id, name, company, status, score and grade (`sopflow leads import` adds many)."""
+    if context.invoked_subcommand:
+        return
     from sopflow.store.db import transaction
     from sopflow.store.history import lead_rows
 
@@ -94,6 +105,54 @@ def leads(
                ("Status", lambda r: r["status"]), ("Score", lambda r: r["score"]), ("Grade", lambda r: r["grade"]),
                ("Created (UTC)", lambda r: r["created_at"])]
     emit(as_json, rows, columns, f"no leads with status {picked(status)}" if status else "no leads yet")
+
+
+@leads_app.command("import")
+def leads_import(
+    file: Annotated[Path, typer.Argument(help="A UTF-8 CSV file: a header naming the columns (email at least), "
+                                              "then one lead per row.", show_default=False)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row and count what would be imported; "
+                                                            "write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary and every problem as JSON.")] = False,
+) -> None:
+    """Import leads from a CSV file; each new lead claims the runs of the SOPs that start on a new lead.
+
+    Columns: email, name, company, title, employees, industry, source, do_not_contact (case, spaces, - and _
+    do not matter); others are ignored. Bad rows are reported as FILE:LINE: column COLUMN: reason and the
+    good ones imported. Exit status 0 when every row was imported or a duplicate, 1 when some were
+    rejected, 2 when the file cannot be used. The dispatcher of `sopflow up` starts the claimed runs.
+    """
+    from sopflow.catalog import sops_started_by
+    from sopflow.lead_import import UnusableFile, import_leads
+
+    try:
+        with _progress() as progress:
+            summary = import_leads(file, sops_started_by("new_lead"), dry_run, progress=progress)
+    except UnusableFile as exc:
+        fail("leads import", str(exc), 2)
+    if as_json:
+        print_json({"file": str(file), **summary.as_json()})
+    else:
+        for problem in summary.problems:
+            print(problem.text(file), file=sys.stderr)
+        say(summary.sentence())
+    raise typer.Exit(summary.exit_code)
+
+
+@contextmanager
+def _progress() -> Iterator[Progress | None]:
+    """A progress bar on stderr (lines read of the file's lines) when stderr is a terminal, else nothing."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(TextColumn("lines"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+             console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("import", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 @lead_app.command("show")
