@@ -19,6 +19,7 @@ from sopflow.capacity import check_capacity
 from sopflow.catalog import load_all
 from sopflow.errors import SopInvalid
 from sopflow.logs import log_to_stderr
+from sopflow.store.schema_version import upgrade
 
 
 def run_up(port: int, intake_port: int, pool: str | None = None,
@@ -31,6 +32,8 @@ def run_up(port: int, intake_port: int, pool: str | None = None,
         settings.flow_run_slots(), settings.intake_workers(), settings.prefect_database_url()
     except ValueError as exc:
         raise RuntimeError(str(exc)) from None
+    if (store := upgrade(settings.database_url())).changed:  # the store at this sopflow's schema before anything runs
+        say(str(store))
     sops = load_all(against_store=True)  # SopInvalid before anything starts: nothing deploys while a SOP is invalid
     planning = check_capacity([settings.sop_dir()], list(sops.values()))  # nor while the S&OP capacity file is
     if planning:

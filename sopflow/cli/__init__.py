@@ -8,7 +8,7 @@ import sys
 import typer
 from typer import rich_utils
 
-from sopflow.cli import (approvals, audit, catalogue, export, feedback, history, leads, report, review, runs,  # noqa: F401
+from sopflow.cli import (approvals, audit, catalogue, db, export, feedback, history, leads, report, review, runs,  # noqa: F401
                          show, snop, sops)  # (each registers its commands)
 from sopflow.cli.app import app
 from sopflow.cli.output import ReaderGone

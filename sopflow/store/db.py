@@ -1,4 +1,4 @@
-"""Engine and sessions for the store; the schema is created on first use."""
+"""Engine and sessions for the store: a new store is made at the current schema, an older one is refused."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sopflow import settings
-from sopflow.store.models import Base
 
 T = TypeVar("T")
 WAL_ATTEMPTS = 200  # 10 s of waiting for another connection's switch to WAL
@@ -26,7 +25,21 @@ _MAKING = threading.Lock()  # one thread makes an engine (and the schema) while 
 
 @lru_cache(maxsize=8)
 def _engine(url: str) -> Engine:
-    """The engine for `url`; errors never print statement parameters (they hold leads' data)."""
+    """The engine for `url`, once its schema is the one this sopflow needs (`schema_version.check`)."""
+    from sopflow.store.schema_version import check  # (it imports this module)
+
+    made = new_engine(url)
+    try:
+        check(made)
+    except BaseException:
+        made.dispose()
+        raise
+    return made
+
+
+def new_engine(url: str) -> Engine:
+    """An engine for `url` whose schema is not checked; errors never print statement parameters (they hold leads'
+    data)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -39,7 +52,6 @@ def _engine(url: str) -> Engine:
         event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
     else:
         engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
-    Base.metadata.create_all(engine)
     return engine
 
 

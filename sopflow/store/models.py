@@ -78,6 +78,7 @@ class SopRun(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    summary_artifact_id: Mapped[str | None] = mapped_column(String(36))  # the run's Prefect summary artifact
 
 
 class StepRecord(Base):
