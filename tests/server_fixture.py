@@ -106,10 +106,10 @@ def sopflow_up_on_postgres(tmp_path_factory, webhooks, mailbox) -> Iterator[Sopf
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"], ids=["prefect-on-sqlite", "prefect-on-postgresql"])
-def sopflow_up_on_each_database(request) -> Sopflow:
-    """`sopflow up` on SQLite, then on PostgreSQL: a module that names this fixture `sopflow_up`
-    (`from tests.server_fixture import sopflow_up_on_each_database as sopflow_up`) runs its tests on both."""
-    return request.getfixturevalue("sopflow_up" if request.param == "sqlite" else "sopflow_up_on_postgres")
+def prefect_db_up(request, sopflow_up, sopflow_up_on_postgres) -> Sopflow:
+    """`sopflow up` on SQLite, then on PostgreSQL: tests that ask for this fixture run on both. Both are started
+    once per session (a fixture named `sopflow_up` with params would restart the session's at each switch)."""
+    return sopflow_up if request.param == "sqlite" else sopflow_up_on_postgres
 
 
 @contextmanager

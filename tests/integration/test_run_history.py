@@ -9,20 +9,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import (add_lead, answer, finished, flow_state, remove_lead, task_runs, wait_for, waiting_ask)
-from tests.server_fixture import sopflow_up_on_each_database as sopflow_up  # noqa: F401 (Prefect on SQLite, then PostgreSQL)
+from tests.support import (add_lead, answer, finished, flow_state, remove_lead, sop_run, task_runs, wait_for,
+                           waiting_ask)
 
 pytestmark = pytest.mark.server
 
 
 @pytest.fixture
-def lead(sopflow_up) -> Iterator[dict]:
+def lead(prefect_db_up) -> Iterator[dict]:
     """This test's lead; taken out of the shared store afterwards, with all its runs stored."""
-    added = add_lead(sopflow_up)
+    added = add_lead(prefect_db_up)
     try:
         yield added
     finally:
-        remove_lead(sopflow_up, added["id"])
+        remove_lead(prefect_db_up, added["id"])
 
 
 def flow_run(up, flow_run_id: str) -> dict:
@@ -47,8 +47,8 @@ def summary_rows(up, flow_run_id: str, last_step: str) -> list[tuple]:
     return wait_for(published, f"the run summary to show {last_step}")
 
 
-def test_a_run_resumed_twice_shows_each_step_once_named_by_the_sop(sopflow_up, lead):
-    up = sopflow_up
+def test_a_run_resumed_twice_shows_each_step_once_named_by_the_sop(prefect_db_up, lead):
+    up = prefect_db_up
     flow_run_id = wait_for(lambda: waiting_ask(up, lead["id"], "rep_qualification"), "the rep's ask")["run_id"]
     wait_for(lambda: flow_state(up, flow_run_id) == "PAUSED", "the run to be suspended")
     assert flow_run(up, flow_run_id)["state"]["message"].startswith("waiting for rep: Alex Kim or Priya Shah, due ")
@@ -82,6 +82,7 @@ def test_a_run_resumed_twice_shows_each_step_once_named_by_the_sop(sopflow_up, l
         ("disqualify", "completed", "sopflow", "status → disqualified")]
     assert rows[0]["outcome"].startswith("scored 90 (grade A") and all(r["when"].endswith(" UTC") for r in rows)
     [table] = summaries(up, flow_run_id)
+    assert sop_run(up, lead["id"]).summary_artifact_id == table["id"]  # kept, so each resume updates it directly
     assert table["key"] is None and table["description"] == (
         f"Run summary: Lead qualification and needs assessment for lead {lead['id']}")
     assert "CFO" not in table["data"] and "quarter" not in table["data"] and "@" not in table["data"]

@@ -1,4 +1,5 @@
-"""The seed SOPs run end to end, chained by the lead's status, through approvals, waits and webhooks."""
+"""The seed SOPs run end to end, chained by the lead's status, through approvals, waits and webhooks. The two
+chains through every seed SOP run on Prefect and the store on SQLite, then on PostgreSQL (`prefect_db_up`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from sqlalchemy import select
 
 from sopflow.store.models import Lead, OutboxEmail, Wait
 from tests.support import add_lead, answer, finished, qualify, sop_run, sopflow, step_records, wait_for
-from tests.server_fixture import sopflow_up_on_each_database as sopflow_up  # noqa: F401 (Prefect on SQLite, then PostgreSQL)
 
 pytestmark = pytest.mark.server
 
@@ -27,8 +27,8 @@ def wake(up, lead_id: str, sop: str) -> None:
     sopflow(up.env, "wake", run.flow_run_id)
 
 
-def test_a_lead_goes_from_qualification_to_customer_and_follow_up(sopflow_up, webhooks):
-    up = sopflow_up
+def test_a_lead_goes_from_qualification_to_customer_and_follow_up(prefect_db_up, webhooks):
+    up = prefect_db_up
     lead = add_lead(up, name="Grace Hopper", company="Compilers Ltd")["id"]
     qualify(up, lead)
     finished(up, lead)
@@ -71,8 +71,8 @@ def test_a_lead_goes_from_qualification_to_customer_and_follow_up(sopflow_up, we
     assert list(step_records(up, follow_up.id)) == ["settle_in", "satisfaction_check", "upsell_offer"]
 
 
-def test_small_discount_skips_the_manager_and_unhappy_customer_is_escalated(sopflow_up):
-    up = sopflow_up
+def test_small_discount_skips_the_manager_and_unhappy_customer_is_escalated(prefect_db_up):
+    up = prefect_db_up
     lead = add_lead(up)["id"]
     qualify(up, lead, "Priya Shah")
     answer(up, lead, "demo_outcome", "Priya Shah", "--input", "outcome=interested")
