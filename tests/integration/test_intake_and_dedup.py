@@ -6,6 +6,7 @@ here it is the whole product: the intake process `sopflow up` starts, its dispat
 
 from __future__ import annotations
 
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from sopflow.store.models import Approval, Lead, SopRun
-from tests.support import add_lead, cli_json, flow_state, run_cli, waiting_ask, wait_for
+from tests.support import add_lead, cli_json, flow_state, remove_lead, run_cli, waiting_ask, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -86,3 +87,37 @@ def test_without_the_prefect_login_nobody_can_answer_for_the_manager(sopflow_up)
     done = run_cli(sopflow_up.env, "approve", ask["run_id"], "--approver", "Alex Kim")
     assert "the run continues" in done.stdout
     wait_for(lambda: waiting_ask(sopflow_up, lead, "manager_approval"), "the manager's ask, after the rep answered")
+
+
+def test_a_csv_import_starts_each_new_leads_runs_once_and_importing_it_again_starts_none(sopflow_up, tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    emails = [f"csv-{n}-{tag}@example.com" for n in range(6)]
+    rows = [f"{email},CSV Lead {n},Csv Inc,VP Sales,500" for n, email in enumerate(emails)]  # no status chain
+    csv = tmp_path / "leads.csv"  # a header as people write it, a duplicate row and a bad one among them
+    csv.write_text("E-mail, Full Name ,Company,Job Title,Employees\n" + "\n".join(
+        rows[:3] + [rows[1].upper(), f"not-an-email-{tag},Bad Row,Csv Inc,student,3"] + rows[3:]) + "\n")
+    done = run_cli(sopflow_up.env, "leads", "import", str(csv), "--json", check=False)
+    assert done.returncode == 1  # one row rejected, the others imported
+    summary = json.loads(done.stdout)
+    assert (summary["imported"], summary["duplicates"]["in_file"], summary["rejected"]) == (6, 1, 1)
+    assert [(p["line"], p["column"]) for p in summary["problems"] if p["kind"] == "rejected"] == [(6, "E-mail")]
+    with sopflow_up.store() as session:
+        leads = dict(session.execute(select(Lead.email, Lead.id).where(Lead.email.in_(emails))).tuples().all())
+    assert sorted(leads) == sorted(emails)
+    per_lead = summary["sop_runs_claimed"] // 6  # a run of every SOP that starts on a new lead
+    assert per_lead >= 1 and summary["sop_runs_claimed"] == 6 * per_lead
+
+    def started(lead_id: str) -> bool:  # the dispatcher of `sopflow up` starts them: each run once
+        states = [r["state"]["type"] for r in flow_runs_for(sopflow_up, lead_id)]
+        return len(states) == per_lead and set(states) <= {"COMPLETED", "PAUSED"}
+    for lead_id in leads.values():
+        wait_for(lambda lead_id=lead_id: started(lead_id), f"lead {lead_id}'s runs to start", timeout=180)
+    again = run_cli(sopflow_up.env, "leads", "import", str(csv), "--json", check=False)
+    assert json.loads(again.stdout)["duplicates"]["already_stored"] == 6
+    assert json.loads(again.stdout)["sop_runs_claimed"] == 0
+    with sopflow_up.store() as session:
+        claimed = session.scalar(select(func.count()).select_from(SopRun).where(SopRun.lead_id.in_(leads.values())))
+    assert claimed == 6 * per_lead
+    for lead_id in leads.values():
+        assert len(flow_runs_for(sopflow_up, lead_id)) == per_lead
+        remove_lead(sopflow_up, lead_id)

@@ -21,6 +21,7 @@ from sopflow.consent import unsubscribe_token
 from sopflow.store.db import transaction
 from sopflow.store.models import Lead, SopRun
 from tests.intake_server import running_intake, send_raw
+from tests.support import wait_for
 
 TOKEN = "s3cret-intake-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -273,8 +274,11 @@ def test_the_log_holds_no_email_address_or_token(intake, store, caplog):
     post(intake, b'{"email": "logged@acme.example"}')
     send_raw(intake, raw_post(b'{"email": "logged@acme.example"}', "Content-Length: -1"))
     httpx.get(f"{intake}/unsubscribe?lead=x&token=logged@acme.example", timeout=10)
-    server = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records
-                       if r.name.startswith(("sopflow", "uvicorn")))  # not the test client's own debug lines
+
+    def logged() -> str:  # a refusal is logged once its answer has gone out: a moment after the client has it
+        return "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records
+                         if r.name.startswith(("sopflow", "uvicorn")))  # not the test client's own debug lines
+    server = wait_for(lambda: "GET /unsubscribe 400" in logged() and logged(), "the last refusal to be logged")
     assert "POST /leads 422" in server and "Invalid HTTP request" in server and "GET /unsubscribe 400" in server
     assert EMAIL.search(server) is None and TOKEN not in server and "token=" not in server
     assert "Traceback" not in server
