@@ -7,9 +7,9 @@ Each side runs as the user runs it, a `sopflow` process on a fresh SOPFLOW_HOME 
   that its peak memory does not grow with the file: the file is read as a stream, 500 rows per transaction);
 - `baseline`: --adds `sopflow lead add` processes one after the other, timed per lead and extrapolated to
   --rows.
-No Prefect server: PREFECT_API_URL names a local port nothing listens on, so no flow run starts. `lead add`
-then tries Prefect, fails at once and reports its runs not started; the import claims runs without asking
-Prefect (the dispatcher of `sopflow up` starts them). Prints time, rows/s and peak RSS (os.wait4, per process),
+No Prefect server: PREFECT_API_URL unset and no `sopflow up` in the fresh home, so no flow run starts. `lead add`
+finds no server to ask (no connection tried) and reports its runs not started; the import claims runs without
+asking Prefect (the dispatcher of `sopflow up` starts them). Prints time, rows/s and peak RSS (os.wait4, per process),
 what each left in the store, and the ratios; asserts nothing about times.
 """
 
@@ -25,15 +25,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from deployments.server import free_port
 from sopflow.store.db import transaction
 from sopflow.store.models import Lead, SopRun
 
 
 def fresh_home(name: str) -> dict[str, str]:
     home = Path(tempfile.mkdtemp(prefix=f"bench-import-{name}-"))
-    return {**os.environ, "SOPFLOW_HOME": str(home), "SOPFLOW_DATABASE_URL": f"sqlite:///{home / 'sopflow.db'}",
-            "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING")}
+    return {**env, "SOPFLOW_HOME": str(home), "SOPFLOW_DATABASE_URL": f"sqlite:///{home / 'sopflow.db'}"}
 
 
 def sopflow(env: dict[str, str], *args: str) -> tuple[float, float, float, str]:
@@ -94,7 +93,7 @@ def main() -> None:
     base_leads, base_runs = stored(base_env)
 
     print(f"\n{args.rows:,} leads from a CSV vs `sopflow lead add` per lead; SQLite store, {os.cpu_count()} cores "
-          f"(load average {os.getloadavg()[0]:.1f}), no Prefect server (PREFECT_API_URL: an unused port)\n")
+          f"(load average {os.getloadavg()[0]:.1f}), no Prefect server (PREFECT_API_URL unset)\n")
     print(f"{'':<33} {'time':>10} {'CPU':>9} {'rows/s':>8} {'peak RSS':>9}")
     for label, took, used, rows, peak in (
             (f"leads import, {small_rows:,} rows", small_seconds, small_cpu, small_rows, f"{small_rss:.0f}MB"),
@@ -106,8 +105,7 @@ def main() -> None:
     print(f"the two imports left {leads:,} leads and {runs:,} claimed SOP runs ({small_rows:,} + {args.rows:,} rows); "
           f"the {args.adds} `lead add` calls left {base_leads} leads and {base_runs} claimed runs")
     print(f"lead add said: {said.splitlines()[-1]}")
-    print("  (a process's time beyond its CPU: waiting for a core under the load above, and for `lead add` its "
-          "tries to reach Prefect at the unused port)")
+    print("  (a process's time beyond its CPU: waiting for a core under the load above)")
     print(f"\nratio: {args.rows:,} `lead add` calls would take {per_add * args.rows / seconds:.0f}x as long as one "
           f"import; the import's peak RSS is {rss / small_rss:.2f}x for 10x the rows")
 
