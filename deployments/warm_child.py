@@ -20,15 +20,17 @@ import flows.audit  # noqa: F401  the served flows, imported before any run is f
 import flows.rescore  # noqa: F401
 import flows.review  # noqa: F401
 import flows.snop  # noqa: F401
-from flows.sops import flows_in
+from flows.sops import flows_in, forget_if_changed
 from sopflow import settings
 
+forget_if_changed(settings.sop_dir())
 flows_in(settings.sop_dir())  # every SOP compiled once, here, not in each run's process
 
 
 def run_flow_run(flow_run_id: UUID, env: dict[str, str]) -> None:
     """Run flow run `flow_run_id` in this process; exits 0 when it ends, paused or aborted, non-zero when it crashes."""
     os.environ.update(env)
+    forget_if_changed(settings.sop_dir())  # SOP files edited or added since the parent compiled them
     configure_from_env()  # the runner's cancel channel, before any flow code runs
     try:
         with SettingsContext(profile=get_settings_context().profile, settings=Settings()), \

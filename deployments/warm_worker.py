@@ -1,10 +1,13 @@
 """`sopflow worker`: Prefect's process worker, starting each flow run warm (forked from a parent that has imported
 Prefect and the flows, as `sopflow up` does) instead of in a new interpreter. Polls a process work pool like
-`prefect worker start --pool NAME`; a run killed mid-way still ends Crashed (its own process exits non-zero)."""
+`prefect worker start --pool NAME`; a run killed mid-way still ends Crashed (its own process exits non-zero).
+A pool job's `env` reaches each run; its `command` and `working_dir` do not apply (runs are forked, not commands)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from typing import Any
 
 import anyio
@@ -48,8 +51,12 @@ class WarmProcessWorker(ProcessWorker):
 
 
 def run_worker(pool: str, name: str | None, limit: int, say: Any = print, poll_seconds: float = 1.0) -> None:
-    """Poll `pool` every `poll_seconds` (as `sopflow up` polls; Prefect's workers default to 10 s) and run its
-    flow runs warm, at most `limit` at once, until interrupted."""
+    """Poll `pool` every `poll_seconds` (as `sopflow up` polls; Prefect's workers default to 10 s; an explicit
+    PREFECT_WORKER_QUERY_SECONDS wins) and run its flow runs warm, at most `limit` at once, until interrupted
+    (Ctrl-C, or SIGTERM as a service manager sends it)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    if os.environ.get("PREFECT_WORKER_QUERY_SECONDS"):
+        poll_seconds = PREFECT_WORKER_QUERY_SECONDS.value()
     warm_up()
 
     async def work() -> None:

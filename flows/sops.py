@@ -24,6 +24,25 @@ from sopflow.store.db import transaction
 from sopflow.versioning import followed_by_run
 
 
+def forget_if_changed(directory: Path) -> None:
+    """Drop what was compiled from `directory` when its files changed since (a warm worker's parent compiled them
+    once; after `sopflow deploy` of new or edited SOPs, its next run compiles them again)."""
+    now = _fingerprint(directory)
+    if _compiled_from.get(directory, now) != now:
+        for cached in (sops_in, plans, flows_in):
+            cached.cache_clear()
+    _compiled_from[directory] = now
+
+
+def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """Each file under `directory` (SOPs, templates) by name, size and modification time: a few stat calls."""
+    found = sorted(p for p in directory.rglob("*") if p.is_file())
+    return tuple((str(p), (st := p.stat()).st_size, st.st_mtime_ns) for p in found)
+
+
+_compiled_from: dict[Path, tuple[tuple[str, int, int], ...]] = {}
+
+
 @lru_cache(maxsize=4)
 def sops_in(directory: Path) -> dict[str, LoadedSop]:
     """Every SOP in `directory` as its file says now, by SOP id."""
