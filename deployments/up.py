@@ -51,6 +51,9 @@ def run_up(port: int, intake_port: int, pool: str | None = None,
         from deployments.server import intake_server, local_server
 
         api_url, auth = settings.prefect_api_url(), settings.prefect_auth_string()
+        if api_url and not os.environ.get("PREFECT_API_URL") and not _answers(api_url):
+            settings.api_url_file().unlink(missing_ok=True)  # left by a `sopflow up` that was killed: start anew
+            api_url = None
         started_here = api_url is None
         if started_here:
             say(f"Starting a local Prefect server on {_prefect_database()} ...")
@@ -88,6 +91,8 @@ def run_up(port: int, intake_port: int, pool: str | None = None,
         stack.callback(dispatcher.stop)
         intake_url = stack.enter_context(intake_server(home, intake_port))
         os.environ.setdefault("SOPFLOW_PUBLIC_URL", intake_url)  # links in emails reach this intake unless set
+        settings.public_url_file().write_text(settings.public_url())  # and those a worker sharing this home sends
+        stack.callback(settings.public_url_file().unlink, missing_ok=True)
         from deployments.housekeeper import Housekeeper
 
         housekeeper = Housekeeper()  # overdue approval actions, approval notices to send again
@@ -113,6 +118,16 @@ def run_up(port: int, intake_port: int, pool: str | None = None,
             threading.Event().wait() if pool else serve_sops(deployments)
         except KeyboardInterrupt:
             pass
+
+
+def _answers(api_url: str) -> bool:
+    """Whether a Prefect server answers at `api_url`'s health check."""
+    import httpx
+
+    try:
+        return httpx.get(f"{api_url}/health", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _prefect_database() -> str:

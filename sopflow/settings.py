@@ -78,9 +78,16 @@ def _whole_number(name: str, default: int, most: int) -> int:
 
 
 def public_url() -> str:
-    """Where recipients reach sopflow's intake, for unsubscribe links (`SOPFLOW_PUBLIC_URL`; `sopflow up` sets
-    it to the intake it started unless it is set)."""
-    return (os.environ.get("SOPFLOW_PUBLIC_URL") or "http://127.0.0.1:8765").rstrip("/")
+    """Where recipients reach sopflow's intake, for the links in emails (`SOPFLOW_PUBLIC_URL`, else the intake a
+    running `sopflow up` announced in home, so a worker sharing the home links to it)."""
+    announced = public_url_file()
+    found = os.environ.get("SOPFLOW_PUBLIC_URL") or (announced.read_text().strip() if announced.is_file() else "")
+    return (found or "http://127.0.0.1:8765").rstrip("/")
+
+
+def public_url_file() -> Path:
+    """Where `sopflow up` writes the public URL of its intake, for the workers and commands sharing its home."""
+    return home() / "public-url"
 
 
 def _kept_secret(name: str, make: str) -> str:

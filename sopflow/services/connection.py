@@ -33,14 +33,22 @@ def prefect_api() -> Iterator[str]:
 
 
 def require_prefect(url: str, timeout: float = 10.0) -> None:
-    """Raise PrefectUnavailable, in one sentence, unless the Prefect server at `url` answers its health check."""
+    """Raise PrefectUnavailable, in one sentence, unless the Prefect server at `url` answers and takes sopflow's
+    login (`settings.prefect_auth_string()`; its health check alone needs none)."""
     import httpx
 
+    login = settings.prefect_auth_string()
+    user, _, password = (login or "").partition(":")
     try:
-        answer = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout)
+        health = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout)
+        hello = httpx.get(f"{url.rstrip('/')}/hello", timeout=timeout,
+                          auth=httpx.BasicAuth(user, password) if login else None)
     except httpx.HTTPError as exc:
         raise PrefectUnavailable(f"no Prefect server answers at {url} ({type(exc).__name__}); start it, or unset "
                                  "PREFECT_API_URL so that `sopflow up` starts its own") from None
-    if answer.status_code != 200:
+    if health.status_code != 200:
         raise PrefectUnavailable(f"the Prefect server at {url} answered its health check with HTTP "
-                                 f"{answer.status_code}; check its log")
+                                 f"{health.status_code}; check its log")
+    if hello.status_code == 401:
+        raise PrefectUnavailable(f"the Prefect server at {url} refused sopflow's login (HTTP 401); set "
+                                 "PREFECT_API_AUTH_STRING to its user:password")

@@ -13,7 +13,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-from tests.support import wait_for
+from tests.support import run_cli, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -96,3 +96,13 @@ def test_a_lead_id_that_is_not_one_is_refused_without_repeating_it(sopflow_up):
         return [log["message"] for log in logs.json() if "not a lead id" in log["message"]]
 
     assert not any("Grace" in message for message in wait_for(said, "the run's error in its log"))
+
+
+@pytest.mark.parametrize("command", [("deploy", "--pool", "sales"), ("worker", "--pool", "sales")])
+def test_a_server_that_refuses_sopflows_login_is_one_line_and_nothing_is_deployed(sopflow_up, command):
+    done = run_cli({**sopflow_up.env, "PREFECT_API_AUTH_STRING": "sopflow:wrong"}, *command, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (f"sopflow {command[0]}: the Prefect server at {sopflow_up.api_url} refused "
+                                   "sopflow's login (HTTP 401); set PREFECT_API_AUTH_STRING to its user:password")
+    with sopflow_up.api() as api:
+        assert api.get("/work_pools/sales").status_code == 404
