@@ -29,10 +29,9 @@ def upgrade(as_json: Json = False) -> None:
 def current(as_json: Json = False) -> None:
     """Show the store's schema revision and whether it is the one this sopflow needs."""
     from sopflow.store import schema_version
-    from sopflow.versioning import store_exists
 
     url = settings.database_url()
-    found = schema_version.current(url) if store_exists(url) else None
+    found = schema_version.current(url)
     store = schema_version.shown(url)
     if as_json:
         print_json({"store": store, "revision": found, "head": schema_version.HEAD})

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import URL, Connection, Engine, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from sopflow.store.db import new_engine
 
@@ -61,24 +61,37 @@ def revision(connection: Connection) -> str | None:
 
 
 def current(url: str) -> str | None:
-    """The revision of the store at `url` (None: an empty database)."""
-    engine = new_engine(url)
-    try:
+    """The revision of the store at `url` (None: an empty database, or no SQLite file yet: none is made)."""
+    from sopflow.versioning import store_exists
+
+    with _opened(url) as engine:
+        if not store_exists(url):
+            return None
         with engine.connect() as connection:
             return revision(connection)
-    finally:
-        engine.dispose()
 
 
 def upgrade(url: str) -> Upgrade:
     """Bring the store at `url` to HEAD: an empty one is made, one 0.1.0 made is stamped BASELINE and upgraded."""
-    engine = new_engine(url)
-    try:
+    with _opened(url) as engine:
         with _locked(engine) as connection:
             before = revision(connection)
             if before != HEAD:
                 _migrate(connection, before)
         return Upgrade(shown(url), before, HEAD)
+
+
+@contextmanager
+def _opened(url: str) -> Iterator[Engine]:
+    """An engine for `url`, disposed of on exit; a store that cannot be opened is a RuntimeError in one sentence
+    (the URL without its password), not the driver's traceback."""
+    try:
+        engine = new_engine(url)
+    except (ArgumentError, ImportError) as exc:  # not a URL, or a driver that is not installed (postgresql://)
+        raise RuntimeError(f"SOPFLOW_DATABASE_URL cannot be used ({type(exc).__name__}: {exc}); set it to e.g. "
+                           "postgresql+psycopg://user@host/db or sqlite:////path/sopflow.db") from None
+    try:
+        yield engine
     except OperationalError as exc:  # the database is not there, or refuses us: say so, not how the driver failed
         reason = str(exc.orig or exc).strip().splitlines()[0]
         raise RuntimeError(f"cannot open the store at {shown(url)} ({reason}); check SOPFLOW_DATABASE_URL") from None

@@ -251,3 +251,14 @@ def test_an_unreachable_store_is_one_line_without_its_password(capsys, monkeypat
     assert code == 1
     assert err.startswith("sopflow db upgrade: cannot open the store at postgresql+psycopg://sopflow:***@127.0.0.1:1/nowhere (")
     assert err.rstrip().endswith("); check SOPFLOW_DATABASE_URL") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("url, said", [
+    ("not a url", "SOPFLOW_DATABASE_URL cannot be used (ArgumentError: "),
+    ("postgresql://sopflow:s3cret@127.0.0.1/db", "SOPFLOW_DATABASE_URL cannot be used (ModuleNotFoundError: "),
+])
+@pytest.mark.parametrize("command", ["upgrade", "current"])
+def test_a_store_url_that_cannot_be_used_is_one_line(capsys, monkeypatch, tmp_path, url, said, command):
+    monkeypatch.setenv("SOPFLOW_HOME", str(tmp_path))
+    code, _, err = cli(capsys, monkeypatch, url, "db", command)
+    assert code == 1 and err.startswith(f"sopflow db {command}: {said}") and len(err.strip().splitlines()) == 1
