@@ -122,9 +122,10 @@ def _store(batch: list[LeadIn], sop_ids: Sequence[str], url: str | None, summary
         summary.imported, summary.stored = summary.imported + len(batch) - known, summary.stored + known
         summary.claimed += (len(batch) - known) * len(sop_ids)
     else:
-        created = [admitted for admitted in store_leads(batch, sop_ids, url) if admitted.created]
-        summary.imported, summary.stored = summary.imported + len(created), summary.stored + len(batch) - len(created)
-        summary.claimed += sum(len(admitted.runs) for admitted in created)
+        admitted = store_leads(batch, sop_ids, url)
+        created = sum(1 for lead in admitted if lead.created)
+        summary.imported, summary.stored = summary.imported + created, summary.stored + len(batch) - created
+        summary.claimed += sum(lead.newly_claimed for lead in admitted)  # a known lead claims an SOP added since
     batch.clear()
 
 

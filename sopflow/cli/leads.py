@@ -115,7 +115,8 @@ def leads_import(
                                                             "write nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary and every problem as JSON.")] = False,
 ) -> None:
-    """Import leads from a CSV file; each new lead claims the runs of the SOPs that start on a new lead.
+    """Import leads from a CSV file; each new lead claims the runs of the SOPs that start on a new lead (a stored
+    one, those of SOPs added since it came).
 
     Columns: email, name, company, title, employees, industry, source, do_not_contact (case, spaces, - and _
     do not matter); others are ignored. Bad rows are reported as FILE:LINE: column COLUMN: reason and the

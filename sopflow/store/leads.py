@@ -29,6 +29,7 @@ class Admitted:
     lead_id: str
     created: bool
     runs: tuple[ClaimedRun, ...]
+    newly_claimed: int = 0  # runs claimed by this submission (an SOP added since a known lead came claims one)
 
     def as_json(self) -> dict[str, object]:
         return {"id": self.lead_id, "created": self.created,
@@ -60,20 +61,21 @@ def admit_leads(session: Session, leads: Sequence[LeadIn], sop_ids: Sequence[str
     claimed = {(sop, lead): (run, flow_run) for sop, lead, run, flow_run in session.execute(
         select(SopRun.sop_id, SopRun.lead_id, SopRun.id, SopRun.flow_run_id)
         .where(SopRun.lead_id.in_(ids), SopRun.sop_id.in_(sop_ids)))}
-    new_runs = []
+    new_runs, newly = [], dict.fromkeys(ids, 0)
     for lead_id in ids:
         for sop_id in sop_ids:
             if (sop_id, lead_id) not in claimed:
                 claimed[sop_id, lead_id] = (new_id(), None)
                 new_runs.append({"id": claimed[sop_id, lead_id][0], "sop_id": sop_id, "lead_id": lead_id,
                                  "state": "pending", "created_at": now})
+                newly[lead_id] += 1
     if new_runs:
         session.execute(insert(SopRun.__table__), new_runs)
     answers, first = [], {row["email"] for row in new_rows}
     for lead in leads:
         lead_id = lead_ids[lead.email]
         runs = tuple(ClaimedRun(sop, *claimed[sop, lead_id]) for sop in sop_ids)
-        answers.append(Admitted(lead_id, lead.email in first, runs))
+        answers.append(Admitted(lead_id, lead.email in first, runs, newly.pop(lead_id, 0)))
         first.discard(lead.email)
     return answers
 

@@ -171,6 +171,14 @@ def test_importing_the_same_file_again_adds_nothing_and_claims_no_run(tmp_path, 
     assert counts(store_url) == (30, 30 * len(SOPS))
 
 
+def test_importing_known_leads_after_an_sop_was_added_says_it_claims_that_sops_runs(tmp_path, store_url):
+    path = csv_file(tmp_path, "email\n" + "".join(f"known{n}@example.com\n" for n in range(4)))
+    assert import_leads(path, SOPS[:1], url=store_url).claimed == 4
+    again = import_leads(path, SOPS[:1] + ["an-sop-added-since"], url=store_url)
+    assert (again.imported, again.stored, again.claimed) == (0, 4, 4)  # counted as claimed, as it is
+    assert counts(store_url) == (4, 8)
+
+
 def test_a_dry_run_counts_what_an_import_would_do_and_writes_nothing(tmp_path, store_url):
     store_leads([LeadIn(email="old@example.com")], SOPS, store_url)
     path = csv_file(tmp_path, "email\nold@example.com\na@example.com\nb@example.com\na@example.com\nbad\n")
