@@ -3,6 +3,7 @@ sopflow's warm runner against stock `serve()` of the hand-written flow of the sa
 
     .venv/bin/python -m benchmarks.execution [--singles 5] [--leads 40] [--answers 10]   (`make bench` runs it)
     .venv/bin/python -m benchmarks.execution --burst 500           (a burst, then the runs parked at approvals)
+    .venv/bin/python -m benchmarks.execution --burst 1000 --postgres   (Prefect's server on PostgreSQL)
 
 Starts `sopflow up` on one SOP (benchmarks/sops/two-steps-then-approval.yaml: score, update, a rep's approval,
 update) with its own home, ports and SQLite store. On that Prefect server, three contenders each take
@@ -32,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,6 +45,7 @@ from sopflow import settings
 from sopflow.settings import PROJECT_ROOT
 from sopflow.store.models import Lead, SopRun
 from tests.server_fixture import Sopflow, start_sopflow_up
+from tests.postgres import new_database
 from tests.support import environment, run_cli, wait_for
 
 SOP = Path(__file__).parent / "sops" / "two-steps-then-approval.yaml"
@@ -338,13 +340,19 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=40, help="leads sent at once")
     parser.add_argument("--answers", type=int, default=10)
     parser.add_argument("--burst", type=int, default=0, help="instead: a burst of this many leads, then parked runs")
+    parser.add_argument("--postgres", action="store_true",
+                        help="Prefect's server on a new PostgreSQL database (SOPFLOW_PREFECT_DATABASE_URL), not SQLite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         root = Path(tmp)
         sop_dir = root / "sops"
         sop_dir.mkdir()
         shutil.copy(SOP, sop_dir / SOP.name)
-        with start_sopflow_up(root, sop_dir, {"SOPFLOW_INTAKE_READ_TIMEOUT": "30"}) as up:
+        settings = {"SOPFLOW_INTAKE_READ_TIMEOUT": "30"}
+        if args.postgres:
+            settings["SOPFLOW_PREFECT_DATABASE_URL"] = stack.enter_context(new_database("prefect_bench"))
+        print(f"Prefect's server on {'PostgreSQL' if args.postgres else 'SQLite'}")
+        with start_sopflow_up(root, sop_dir, settings) as up:
             if args.burst:
                 burst(args.burst, up, up_session(up))
             else:
