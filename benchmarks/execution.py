@@ -273,27 +273,27 @@ def compare(up: Sopflow, singles: int, burst: int, answers: int) -> None:
               "hand-written one (its own time, leads one at a time; target at most 1.1x)")
 
 
-def group_processes(pgid: int) -> list[tuple[int, int, str]]:
-    """(pid, resident KiB, command) of every process in process group `pgid`."""
+def group_processes(pgid: int) -> list[tuple[int, int, int, str]]:
+    """(pid, parent pid, resident KiB, command) of every process in process group `pgid`."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
                 continue
             rss = next(int(line.split()[1]) for line in (entry / "status").read_text().splitlines()
                        if line.startswith("VmRSS:"))
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, StopIteration, ValueError, IndexError):
             continue
-        found.append((int(entry.name), rss, command))
+        found.append((int(entry.name), int(fields[1]), rss, command))
     return found
 
 
 def server_rss(pgid: int) -> int:
-    return sum(rss for _, rss, command in group_processes(pgid) if "prefect server start" in command)
+    return sum(rss for _, _, rss, command in group_processes(pgid) if "prefect server start" in command)
 
 
 def burst(size: int, up: Sopflow, pgid: int) -> None:
@@ -312,10 +312,11 @@ def burst(size: int, up: Sopflow, pgid: int) -> None:
     locked += ["up.log"] if "database is locked" in up.log.read_text(errors="replace") else []
     print(f'"database is locked" in: {", ".join(locked) or "no log"}')
     time.sleep(5)  # the last runs' processes exit
-    flow_processes = [p for p in group_processes(pgid) if "forkserver" not in p[2]
-                      and not any(word in p[2] for word in ("prefect server", "sopflow.web", "sopflow.cli up"))]
-    print(f"processes besides sopflow up, its server, intake and forkserver, with {size} runs parked: "
-          f"{len(flow_processes)}")
+    processes = group_processes(pgid)
+    forkservers = {pid for pid, _, _, command in processes if "forkserver" in command}
+    flow_processes = [pid for pid, parent, _, _ in processes if parent in forkservers]  # each run is forked from it
+    print(f"flow-run processes (forked from the warm parent) left with {size} runs parked: {len(flow_processes)} "
+          f"(of {len(processes)} processes of sopflow up: its server, intake and its workers, forkserver, trackers)")
     times = []
     for _ in range(3):
         began = time.perf_counter()
