@@ -22,6 +22,7 @@ from sopflow.forms import MONTH_PATTERN
 from sopflow.loader import LoadedSop, content_hash, load_mapping, read_text
 from sopflow.schema import ApprovalStep, StepId, Strict, Text
 from sopflow.suggest import close_match, did_you_mean
+from sopflow.text import validation_message
 
 CAPACITY_FILE = Path("planning") / "capacity.yaml"  # under the SOP directory
 NEGOTIATION_SOP = "negotiation-closing"  # its open runs are the pipeline's demand
@@ -174,7 +175,7 @@ def _reason(err: Any) -> str:
         shape = "a month as YYYY-MM, e.g. 2027-01" if err["ctx"]["pattern"] == MONTH_PATTERN else \
             "a step id: lower_snake_case"
         return f"{err['input']!r} must be {shape}"
-    message = str(err["msg"]).removeprefix("Value error, ")
+    message = validation_message(err)
     return message[:1].lower() + message[1:]
 
 

@@ -23,6 +23,7 @@ from sopflow.store import reviews
 from sopflow.store.db import transaction
 from sopflow.store.leads import store_leads
 from sopflow.store.models import Lead
+from sopflow.text import validation_message
 
 if TYPE_CHECKING:
     from _csv import _reader
@@ -197,7 +198,7 @@ def _lead(line: int, cells: list[str], fields: list[str | None], names: dict[str
         return LeadIn.model_validate({name: cell for name, cell in zip(fields, cells) if name and cell.strip()})
     except pydantic.ValidationError as exc:
         return [Problem(line, "rejected", "is empty; every lead needs an email" if error["type"] == "missing"
-                        else error["msg"], names[str(error["loc"][0])]) for error in exc.errors()]
+                        else validation_message(error), names[str(error["loc"][0])]) for error in exc.errors()]
 
 
 def _header(path: Path, reader: _reader, too_long: set[int],

@@ -21,6 +21,7 @@ from sopflow.errors import SopError, SopInvalid
 from sopflow.schema import (MAX_STEPS, MEASURE_KINDS, OVERDUE_ACTIONS, ROSTER_TAGS, STEP_KINDS, Measure, Sop, Step,
                              StepId)
 from sopflow.suggest import close_match
+from sopflow.text import validation_message
 
 SOP_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 64 * 1024  # 20 times the largest seed SOP; YAML this size parses in well under a second
@@ -242,7 +243,7 @@ def _reason(err: Any) -> str:
         for suffix, reason in _PATTERN_REASONS.items():
             if str(ctx.get("pattern", "")).endswith(suffix):
                 return f"{err['input']!r} {reason}"
-    message = str(err["msg"]).removeprefix("Value error, ")
+    message = validation_message(err)
     return message[:1].lower() + message[1:]
 
 

@@ -8,6 +8,8 @@ Lead data containing them is refused at the door; headers built from older data 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 INVISIBLE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
@@ -43,3 +45,8 @@ def notes_problem(notes: str, needed: str | None = None) -> str | None:
     if where:
         return f"the notes contain a control or invisible character ({where}); remove it"
     return needed if needed and not notes.strip() else None
+
+
+def validation_message(error: Mapping[str, Any]) -> str:
+    """One of pydantic's errors in words: its message without the "Value error, " that our validators' raise gets."""
+    return str(error["msg"]).removeprefix("Value error, ")

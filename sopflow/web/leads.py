@@ -23,6 +23,7 @@ from starlette.routing import Route
 from sopflow.leads import LeadIn, is_lead_id
 from sopflow.store import engagement
 from sopflow.store.db import transaction
+from sopflow.text import validation_message
 from sopflow.web.store import StoreWorker
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -47,7 +48,7 @@ def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """pydantic's errors as the intake answers them: where, what, which rule; never the input itself."""
     answer = []
     for error in errors:
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = validation_message(error)
         if error["type"] == "json_invalid":
             message = f"body is not JSON: {message.removeprefix('Invalid JSON: ')}"
         answer.append({"loc": [part for part in error["loc"] if part != "body"], "msg": message, "type": error["type"]})

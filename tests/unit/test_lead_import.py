@@ -115,15 +115,15 @@ def test_every_bad_row_is_reported_where_it_stands_and_the_good_rows_are_importe
     path = csv_file(tmp_path, "\r\n".join(rows) + "\r\n")
     summary = import_leads(path, SOPS, url=store_url)
     assert texts(summary, path) == [
-        "leads.csv:3: column Email: Value error, not an email address",
+        "leads.csv:3: column Email: not an email address",
         "leads.csv:4: column Email: is empty; every lead needs an email",
         "leads.csv:5: column Employees: Input should be a valid integer, unable to parse string as an integer",
         "leads.csv:6: column Employees: Input should be greater than or equal to 0",
         "leads.csv:6: column Do Not Contact: Input should be a valid boolean, unable to interpret input",
         "leads.csv:7: column Name: String should have at most 200 characters",
-        "leads.csv:8: column Name: Value error, contains a control or invisible character (U+0000 at position 2); "
+        "leads.csv:8: column Name: contains a control or invisible character (U+0000 at position 2); "
         "remove it",
-        "leads.csv:9: column Name: Value error, contains a control or invisible character (U+000D at position 3); "
+        "leads.csv:9: column Name: contains a control or invisible character (U+000D at position 3); "
         "remove it",
         "leads.csv:12: the row has 5 cells but the header has 4; check its commas and quotes",
         "leads.csv:13: the row has 2 cells but the header has 4; check its commas and quotes",
@@ -234,7 +234,7 @@ def test_the_command_imports_reports_and_exits_by_what_it_found(tmp_path, home, 
     bad = csv_file(tmp_path, "email,employees\ncy@example.com,3\nbad-address,x\n", "bad.csv")
     code, out, err = cli(capsys, "leads", "import", str(bad))
     assert code == 1 and out.startswith("imported 1, duplicates 0 (in file 0, already stored 0), rejected 1, ")
-    assert err.splitlines() == [f"{bad}:3: column email: Value error, not an email address",
+    assert err.splitlines() == [f"{bad}:3: column email: not an email address",
                                 f"{bad}:3: column employees: Input should be a valid integer, unable to parse string "
                                 "as an integer"]
     code, out, err = cli(capsys, "leads", "import", str(path))
@@ -253,7 +253,7 @@ def test_the_command_prints_json_and_a_dry_run_writes_nothing(tmp_path, home, ca
         "rejected": 1, "sop_runs_claimed": len(SOPS), "problems": [
             {"line": 1, "kind": "ignored", "column": None,
              "reason": f"column Phone is not a lead field, so it is ignored; {KNOWN}"},
-            {"line": 3, "kind": "rejected", "column": "email", "reason": "Value error, not an email address"}]}
+            {"line": 3, "kind": "rejected", "column": "email", "reason": "not an email address"}]}
     assert counts() == (0, 0)
     code, out, _ = cli(capsys, "leads", "import", str(path), "--dry-run")
     assert code == 1 and out.startswith("dry run, nothing written: would import 1, ")
@@ -295,7 +295,7 @@ def test_a_bom_is_skipped_and_a_nul_in_a_cell_rejects_only_its_row(tmp_path, hom
     path = csv_file(tmp_path, "\ufeffEmail,Name\r\nann@example.com,Ann\r\nbo@example.com,B\x00o\r\n".encode())
     code, out, err = cli(capsys, "leads", "import", str(path))
     assert code == 1 and out.startswith("imported 1, ")
-    assert err == (f"{path}:3: column Name: Value error, contains a control or invisible character "
+    assert err == (f"{path}:3: column Name: contains a control or invisible character "
                    "(U+0000 at position 2); remove it\n")
     assert lead("ann@example.com").name == "Ann"
 
