@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,13 +14,20 @@ from sopflow.cli.app import app
 from sopflow.cli.output import fail, say
 
 
+def _pool_name(name: str | None) -> str | None:
+    """A work pool name Prefect takes: not blank, none of / % & > <, at most 100 characters."""
+    if name is not None and (not name.strip() or re.search(r"[/%&><]", name) or len(name) > 100):
+        raise typer.BadParameter("a work pool name is 1 to 100 characters, none of / % & > <, e.g. sales")
+    return name
+
+
 @app.command()
 def up(
     port: Annotated[int, typer.Option(help="Port of the Prefect server and its UI.")] = 4200,
     intake_port: Annotated[int, typer.Option(help="Port of the HTTP lead intake.")] = 8765,
     pool: Annotated[str | None, typer.Option(help=(
         "Deploy the flows into this process work pool for workers to run (`prefect worker start --pool NAME`) "
-        "instead of serving them here."), show_default=False)] = None,
+        "instead of serving them here."), show_default=False, callback=_pool_name)] = None,
 ) -> None:
     """Start a local Prefect server (unless PREFECT_API_URL is set), the lead intake, and serve every SOP (until
     Ctrl-C)."""
@@ -30,7 +38,8 @@ def up(
 
 @app.command()
 def deploy(
-    pool: Annotated[str, typer.Option(help="The process work pool to deploy into; made if it does not exist.")],
+    pool: Annotated[str, typer.Option(help="The process work pool to deploy into; made if it does not exist.",
+                                          callback=_pool_name)],
 ) -> None:
     """Deploy every SOP flow and sopflow's scheduled flows into a process work pool, for
     `prefect worker start --pool NAME` on any machine with sopflow installed."""
@@ -46,7 +55,8 @@ def deploy(
 
 @app.command()
 def worker(
-    pool: Annotated[str, typer.Option(help="The process work pool to take flow runs from (see `sopflow deploy`).")],
+    pool: Annotated[str, typer.Option(help="The process work pool to take flow runs from (see `sopflow deploy`).",
+                                          callback=_pool_name)],
     name: Annotated[str | None, typer.Option(help="The worker's name in the Prefect UI.", show_default=False)] = None,
 ) -> None:
     """Run a work pool's flow runs here, each forked warm (as `sopflow up` runs them), until Ctrl-C;
