@@ -1,20 +1,26 @@
 """What a warm-started flow run's process does: what `python -m prefect.engine` does, with its imports already made.
 
-The forkserver imports this module (and so Prefect, the engine and every served flow) once; each flow run's
-process is forked from it and only runs `run_flow_run`.
+The forkserver imports this module once: Prefect, the engine, every served flow, the modules a run would import
+on first use, Prefect's settings, and the store's engine (its schema checked). Each flow run's process is
+forked from it and only runs `run_flow_run`.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Mapping
 from uuid import UUID
 
+import prefect._internal.observers  # noqa: F401  what each run would otherwise import on first use
+import prefect.concurrency._sync  # noqa: F401
+import prefect.task_engine  # noqa: F401
+import prefect.utilities.visualization  # noqa: F401
 from prefect._internal.control_listener import configure_from_env
 from prefect.context import SettingsContext, get_settings_context
 from prefect.engine import handle_engine_signals
 from prefect.flow_engine import flow_run_logger, load_flow, load_flow_run, run_flow
-from prefect.settings import Settings
+from prefect.settings import Settings, get_current_settings
 
 import flows.audit  # noqa: F401  the served flows, imported before any run is forked
 import flows.rescore  # noqa: F401
@@ -22,9 +28,37 @@ import flows.review  # noqa: F401
 import flows.snop  # noqa: F401
 from flows.sops import flows_in, forget_if_changed
 from sopflow import settings
+from sopflow.store.db import engine
 
 forget_if_changed(settings.sop_dir())
 flows_in(settings.sop_dir())  # every SOP compiled once, here, not in each run's process
+try:  # the store's engine made and its schema checked once; each run opens its own connections
+    engine().dispose()
+except Exception:  # noqa: BLE001  a store that cannot be opened: each run says why in its own log
+    pass
+
+HEARTBEAT_SETTINGS = ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY")
+
+
+def _prefect_settings_in(env: Mapping[str, str]) -> dict[str, str]:
+    """The Prefect settings `env` sets (PREFECT_*; the engine's own PREFECT__* variables are not settings)."""
+    return {k: v for k, v in env.items() if k.startswith("PREFECT_") and not k.startswith("PREFECT__")}
+
+
+_PARENT_SETTINGS = _prefect_settings_in(os.environ)
+
+
+def run_settings(env: Mapping[str, str]) -> Settings:
+    """Prefect's settings for a run started with `env`: the parent's, read once, when `env` sets the same ones
+    (reading them costs a run about 0.3 s of CPU), else read anew.
+
+    Heartbeats are off unless set: the runner that started the run watches its process and marks it Crashed when
+    it dies, and a sync flow's heartbeat thread would hold the run's process up to a second after it ends.
+    """
+    read = get_current_settings() if _prefect_settings_in(env) == _PARENT_SETTINGS else Settings()
+    if any(name in env for name in HEARTBEAT_SETTINGS):
+        return read
+    return read.model_copy(update={"flows": read.flows.model_copy(update={"heartbeat_frequency": None})})
 
 
 def run_flow_run(flow_run_id: UUID, env: dict[str, str]) -> None:
@@ -33,7 +67,7 @@ def run_flow_run(flow_run_id: UUID, env: dict[str, str]) -> None:
     forget_if_changed(settings.sop_dir())  # SOP files edited or added since the parent compiled them
     configure_from_env()  # the runner's cancel channel, before any flow code runs
     try:
-        with SettingsContext(profile=get_settings_context().profile, settings=Settings()), \
+        with SettingsContext(profile=get_settings_context().profile, settings=run_settings(env)), \
                 handle_engine_signals(flow_run_id):
             flow_run = load_flow_run(flow_run_id=flow_run_id)
             try:
