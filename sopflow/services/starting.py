@@ -25,6 +25,7 @@ from sopflow.store.models import SopRun
 
 log = logging.getLogger(__name__)
 UNREACHABLE = (httpx.HTTPError, PrefectException, PrefectUnavailable)
+BULK_LIMIT = 100  # flow runs Prefect creates in one request at most
 
 
 def deployment_name(sop_id: str) -> str:
@@ -38,8 +39,9 @@ def start_claimed(
     """Create the flow runs of claimed SOP runs that have none: the lead's (all returned), or the oldest `limit`.
 
     `sop_ids` limits the runs considered to those SOPs (the ones deployed). Runs of an SOP that
-    has no deployment are left claimed, with a warning. Raises one of UNREACHABLE when Prefect
-    cannot be reached; runs started until then keep their flow run.
+    has no deployment are left claimed, with a warning. Each SOP's runs are created in one request per
+    BULK_LIMIT (one transaction in Prefect's database, not one each). Raises one of UNREACHABLE when
+    Prefect cannot be reached; runs started until then keep their flow run.
     """
     with transaction() as session:
         query = select(SopRun.id, SopRun.sop_id, SopRun.lead_id, SopRun.flow_run_id).order_by(SopRun.created_at)
@@ -47,22 +49,39 @@ def start_claimed(
         if sop_ids is not None:
             query = query.where(SopRun.sop_id.in_(sop_ids))
         claimed = session.execute(query.limit(limit)).all()
-    if all(flow_run_id for *_, flow_run_id in claimed):
-        return [ClaimedRun(sop, run, flow_run) for run, sop, _, flow_run in claimed]
-    started, deployments = [], {}
-    with prefect_api(), get_client(sync_client=True) as client:
-        for run_id, sop_id, run_lead, flow_run_id in claimed:
-            if flow_run_id is None:
-                if sop_id not in deployments:
-                    deployments[sop_id] = _deployment_id(client, sop_id)
-                if deployments[sop_id] is None:
-                    continue
-                flow_run = client.create_flow_run_from_deployment(
-                    deployments[sop_id], parameters={"lead_id": run_lead}, idempotency_key=f"sopflow:{sop_id}:{run_lead}"
-                )
-                flow_run_id = _record(run_id, str(flow_run.id))
-            started.append(ClaimedRun(sop_id, run_id, flow_run_id))
-    return started
+    waiting: dict[str, list[tuple[str, str]]] = {}
+    for run_id, sop_id, run_lead, flow_run_id in claimed:
+        if flow_run_id is None:
+            waiting.setdefault(sop_id, []).append((run_id, run_lead))
+    created: dict[str, str] = {}
+    try:
+        if waiting:
+            with prefect_api(), get_client(sync_client=True) as client:
+                for sop_id, runs in waiting.items():
+                    deployment_id = _deployment_id(client, sop_id)
+                    if deployment_id is None:
+                        continue
+                    for start in range(0, len(runs), BULK_LIMIT):
+                        created.update(_create_flow_runs(client, deployment_id, sop_id, runs[start:start + BULK_LIMIT]))
+    finally:
+        created = _record(created)  # what Prefect created is kept even when a later request failed
+    return [ClaimedRun(sop_id, run_id, flow_run_id or created[run_id])
+            for run_id, sop_id, _, flow_run_id in claimed if flow_run_id or run_id in created]
+
+
+def _create_flow_runs(client: Any, deployment_id: Any, sop_id: str, runs: list[tuple[str, str]]) -> dict[str, str]:
+    """Create the flow runs of `runs` ((SOP run id, lead id)) from the deployment in one request; return the flow
+    run id of each SOP run Prefect created (or had: the idempotency key names the SOP and the lead)."""
+    answer = client.request("POST", "/deployments/{id}/create_flow_run/bulk", path_params={"id": deployment_id},
+                            json=[{"parameters": {"lead_id": lead}, "idempotency_key": f"sopflow:{sop_id}:{lead}"}
+                                  for _, lead in runs])
+    made = {}
+    for (run_id, _), result in zip(runs, answer.json()["results"]):
+        if result["status"] == "CREATED":
+            made[run_id] = result["flow_run_id"]
+        else:  # left claimed: the next round tries again
+            log.warning("Prefect did not create the flow run of SOP run %s (%s): %s", run_id, sop_id, result["error"])
+    return made
 
 
 def _deployment_id(client: Any, sop_id: str) -> Any:
@@ -73,11 +92,15 @@ def _deployment_id(client: Any, sop_id: str) -> Any:
         return None
 
 
-def _record(run_id: str, flow_run_id: str) -> str:
+def _record(created: dict[str, str]) -> dict[str, str]:
+    """Keep each SOP run's new flow run id (one already kept wins); return the kept ids."""
+    if not created:
+        return {}
     with transaction() as session:
-        run = session.get_one(SopRun, run_id)
-        run.flow_run_id = run.flow_run_id or flow_run_id
-        return run.flow_run_id
+        for run in session.scalars(select(SopRun).where(SopRun.id.in_(created))):
+            run.flow_run_id = run.flow_run_id or created[run.id]
+            created[run.id] = run.flow_run_id
+    return created
 
 
 def submit_lead(lead_in: LeadIn) -> dict[str, Any]:
