@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import TerminationSignal
+from prefect.settings import PREFECT_RUNNER_POLL_FREQUENCY
 from prefect.types.entrypoint import EntrypointType
 
 from flows.audit import audit_runs
@@ -59,12 +61,20 @@ def sop_deployments() -> list[RunnerDeployment]:
     return deployments
 
 
-def serve_sops(deployments: list[RunnerDeployment], poll_seconds: float = 1.0) -> None:
-    """Serve `deployments` until interrupted: poll for runs every `poll_seconds`, start each warm (its own process,
-    forked from a parent that has imported the flows), at most `settings.flow_run_slots()` at once."""
+def sop_runner(deployments: list[RunnerDeployment], poll_seconds: float = 1.0) -> WarmRunner:
+    """The runner of `deployments`: it polls for runs every `poll_seconds` (PREFECT_RUNNER_POLL_FREQUENCY wins) and
+    when woken, starts each warm (its own process, forked from a parent that has imported the flows), at most
+    `settings.flow_run_slots()` at once."""
+    if os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY"):
+        poll_seconds = PREFECT_RUNNER_POLL_FREQUENCY.value()
     runner = WarmRunner(pause_on_shutdown=False, query_seconds=poll_seconds, limit=settings.flow_run_slots())
     for deployment in deployments:
         runner.add_deployment(deployment)
+    return runner
+
+
+def serve_sops(runner: WarmRunner) -> None:
+    """Run `runner` until interrupted."""
     try:
         asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal):

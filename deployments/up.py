@@ -72,10 +72,11 @@ def run_up(port: int, intake_port: int, pool: str | None = None,
         stack.enter_context(temporary_settings(updates=updates))
 
         from deployments.dispatcher import Dispatcher
-        from deployments.serve import serve_sops, sop_deployments
+        from deployments.serve import serve_sops, sop_deployments, sop_runner
         from deployments.warm_start import warm_up
         from sopflow.jobaid import publish_job_aids
 
+        runner = None
         if pool:  # registered before the dispatcher starts runs claimed earlier
             from deployments.pool import deploy_to_pool
 
@@ -85,10 +86,13 @@ def run_up(port: int, intake_port: int, pool: str | None = None,
             deployments = sop_deployments()
             for deployment in deployments:
                 deployment.apply()
+            runner = sop_runner(deployments)
         publish_job_aids(sops.values())  # the UI's Artifacts page shows each SOP's current job aid
-        dispatcher = Dispatcher(sops)
+        dispatcher = Dispatcher(sops, **({"wake_runner": runner.wake} if runner else {}))
         dispatcher.start()
         stack.callback(dispatcher.stop)
+        settings.dispatcher_port_file().write_text(str(dispatcher.port))  # where the intake and the CLI nudge it
+        stack.callback(settings.dispatcher_port_file().unlink, missing_ok=True)
         intake_url = stack.enter_context(intake_server(home, intake_port))
         os.environ.setdefault("SOPFLOW_PUBLIC_URL", intake_url)  # links in emails reach this intake unless set
         settings.public_url_file().write_text(settings.public_url())  # and those a worker sharing this home sends
@@ -115,7 +119,7 @@ def run_up(port: int, intake_port: int, pool: str | None = None,
             f"Serving {len(sops)} SOP(s): {names}. Ctrl-C stops everything.")
         stack.callback(say, "sopflow stopped.")
         try:
-            threading.Event().wait() if pool else serve_sops(deployments)
+            threading.Event().wait() if runner is None else serve_sops(runner)
         except KeyboardInterrupt:
             pass
 

@@ -6,12 +6,15 @@ once, imports them; each flow run is a process forked from it, so a run starts i
 and still runs alone: a run that raises or hangs touches no other, and one killed mid-way exits non-zero, so the
 runner marks it Crashed as it would any process it started.
 
-`WarmRunner` is Prefect's `Runner` with its starter swapped for `WarmStarter`. The swap uses the runner's
-private poller, so prefect is pinned exactly (constraints.txt); the flow tests run every flow through it.
+`WarmRunner` is Prefect's `Runner` with its starter swapped for `WarmStarter`, and it polls for scheduled runs
+not only every `query_seconds` but also at once when a run ends (a slot is free) or when `wake()` says new runs
+were created. These use the runner's private poller and limit manager, so prefect is pinned exactly
+(constraints.txt); the flow tests run every flow through it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -81,16 +84,52 @@ class WarmStarter:
 
 
 class WarmRunner(Runner):
-    """Prefect's Runner, starting every served deployment's flow runs with `WarmStarter`."""
+    """Prefect's Runner, starting every served deployment's flow runs with `WarmStarter`, polling again as soon as
+    a slot frees or `wake()` is called."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._forkserver = forkserver()
+        self._poll_now: asyncio.Event | None = None
 
     async def __aenter__(self) -> WarmRunner:
         await super().__aenter__()
-        self._scheduled_run_poller._resolve_starter = self._warm_starter
+        poller, slots = self._scheduled_run_poller, self._limit_manager
+        poller._resolve_starter = self._warm_starter
+        self._poll_now = asyncio.Event()
+        release, poll_every = slots.release, poller.run
+
+        def release_and_poll(token: UUID) -> None:
+            release(token)
+            self._poll_now.set()
+
+        async def poll_every_and_when_woken() -> None:
+            async with anyio.create_task_group() as loops:
+                loops.start_soon(poll_every)
+                loops.start_soon(self._poll_when_woken)
+
+        slots.release, poller.run = release_and_poll, poll_every_and_when_woken
         return self
+
+    def wake(self) -> None:
+        """Poll for scheduled runs now (callable from any thread): flow runs were just created."""
+        if self._poll_now is not None and self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._poll_now.set)
+            except RuntimeError:  # the runner has stopped: nothing to wake
+                pass
+
+    async def _poll_when_woken(self) -> None:
+        while True:
+            await self._poll_now.wait()
+            self._poll_now.clear()
+            if not self._limit_manager.has_slots_available():
+                continue  # the next run to end wakes it again
+            try:
+                await self._scheduled_run_poller._get_and_submit_flow_runs()
+            except Exception:  # noqa: BLE001  Prefect unreachable for a moment: the regular poll goes on
+                self._logger.warning("Polling for scheduled runs failed; polling again in %s s", self.query_seconds,
+                                     exc_info=True)
 
     def _warm_starter(self, flow_run: FlowRun) -> WarmStarter:
         name = self._deployment_registry.get_deployment_name(flow_run.deployment_id) if flow_run.deployment_id else None

@@ -148,6 +148,11 @@ def api_url_file() -> Path:
     return home() / "prefect-api-url"
 
 
+def dispatcher_port_file() -> Path:
+    """Where `sopflow up` writes the port its dispatcher takes nudges on (`sopflow.services.nudge`)."""
+    return home() / "dispatcher-port"
+
+
 def ui_url() -> str | None:
     """Base address of the Prefect UI (`PREFECT_UI_URL`, else derived from the API URL)."""
     explicit = os.environ.get("PREFECT_UI_URL")

@@ -156,6 +156,15 @@ def start_sopflow_up(root: Path, sop_dir: Path, settings: dict[str, str], *args:
             process.wait()
 
 
+@contextmanager
+def start_one_sop_up(root: Path, sop_text: str, settings: dict[str, str]) -> Iterator[Sopflow]:
+    """`start_sopflow_up` serving only the SOP whose file is `sop_text`."""
+    (root / "sops").mkdir()
+    (root / "sops" / "sop.yaml").write_text(sop_text)
+    with start_sopflow_up(root, root / "sops", settings) as up:
+        yield up
+
+
 def _deployments_ready(up: Sopflow) -> bool:
     try:
         with up.api() as api:

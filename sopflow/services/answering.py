@@ -12,6 +12,7 @@ from uuid import UUID
 from sopflow.forms import check_inputs, feedback_problem
 from sopflow.schema import ApprovalStep, Sop
 from sopflow.services.connection import prefect_api
+from sopflow.services.nudge import ANSWERED, nudge_dispatcher
 
 
 class ResumeFailed(RuntimeError):
@@ -75,3 +76,4 @@ def send_answer(flow_run_id: str, answer: dict[str, Any], pause: str | None = No
     if result.status != SetStateStatus.ACCEPT:  # REJECT (input refused, pause timed out) or ABORT (not paused)
         reason = getattr(result.details, "reason", None) or result.status.value
         raise ResumeFailed(f"flow run {flow_run_id} did not take the answer ({reason}), so nothing was recorded")
+    nudge_dispatcher(ANSWERED)  # `sopflow up`'s runner picks the run up now, not at its next poll

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sopflow.leads import LeadIn
+from sopflow.services.nudge import CLAIMED, nudge_dispatcher
 from sopflow.store.leads import Admitted, store_leads
 
 T = TypeVar("T")
@@ -61,6 +62,8 @@ class StoreWorker:
             while self._pending:
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 outcomes = await self.run(_store_batch, [lead for lead, _ in batch], self.new_lead_sops)
+                if any(isinstance(outcome, Admitted) and outcome.newly_claimed for outcome in outcomes):
+                    nudge_dispatcher(CLAIMED)  # `sopflow up` starts their runs now
                 for (_, answer), outcome in zip(batch, outcomes):
                     if answer.done():
                         continue
