@@ -26,6 +26,7 @@ from sopflow.store.models import SopRun
 log = logging.getLogger(__name__)
 UNREACHABLE = (httpx.HTTPError, PrefectException, PrefectUnavailable)
 BULK_LIMIT = 100  # flow runs Prefect creates in one request at most
+SQLITE_BUSY = "database is locked"  # Prefect's SQLite database was busy: what its server retries too
 
 
 def deployment_name(sop_id: str) -> str:
@@ -75,12 +76,15 @@ def _create_flow_runs(client: Any, deployment_id: Any, sop_id: str, runs: list[t
     answer = client.request("POST", "/deployments/{id}/create_flow_run/bulk", path_params={"id": deployment_id},
                             json=[{"parameters": {"lead_id": lead}, "idempotency_key": f"sopflow:{sop_id}:{lead}"}
                                   for _, lead in runs])
-    made = {}
+    made, refused = {}, []
     for (run_id, _), result in zip(runs, answer.json()["results"]):
         if result["status"] == "CREATED":
             made[run_id] = result["flow_run_id"]
-        else:  # left claimed: the next round tries again
-            log.warning("Prefect did not create the flow run of SOP run %s (%s): %s", run_id, sop_id, result["error"])
+        elif SQLITE_BUSY not in str(result["error"]):  # busy: Prefect answers a lone create 503 and it is retried
+            refused.append(str(result["error"]).splitlines()[0][:200])  # the reason, not the statement it quotes
+    if refused:  # left claimed, as the busy ones: the next round tries them again
+        log.warning("Prefect did not create %d of %d flow run(s) of %s (%s); they are tried again", len(refused),
+                    len(runs), sop_id, refused[0])
     return made
 
 
