@@ -101,15 +101,29 @@ def _opened(url: str) -> Iterator[Engine]:
 
 def check(engine: Engine) -> None:
     """Make the store of `engine` at HEAD if it is empty, use it at HEAD, else refuse it (RuntimeError)."""
-    with engine.connect() as connection:
-        if revision(connection) == HEAD:
-            return
+    if _at_head(engine):
+        return
     with _locked(engine) as connection:  # read again: another process may have made it meanwhile
         found = revision(connection)
         if found is None:
             _migrate(connection, None)
         elif found != HEAD:
             raise RuntimeError(_refusal(connection, found))
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the store is at HEAD, read outside any transaction: on SQLite that takes no write lock (every
+    transaction begins IMMEDIATE there), so processes starting in their dozens do not queue for it to look."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(f"SELECT version_num FROM {VERSION_TABLE}")
+        except engine.dialect.dbapi.Error:  # no version table: an empty or a 0.1.0 store, looked at under the lock
+            return False
+        return [row[0] for row in cursor.fetchall()] == [HEAD]
+    finally:
+        raw.close()
 
 
 def config(connection: Connection) -> Config:

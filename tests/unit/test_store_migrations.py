@@ -214,16 +214,33 @@ def test_a_store_of_a_newer_sopflow_is_refused(empty_url, sopflow_home, monkeypa
 
 
 def test_the_revision_is_read_again_under_the_lock(empty_url, monkeypatch):
-    """Between this process's first read (empty) and its lock, an older sopflow made the store: refused, not
+    """Between this process's first look (not at head) and its lock, an older sopflow made the store: refused, not
     upgraded behind its back."""
     migrate(empty_url, "0001")
-    real, first = schema_version.revision, [None]
-    monkeypatch.setattr(schema_version, "revision", lambda connection: first.pop() if first else real(connection))
+    looked = []
+    monkeypatch.setattr(schema_version, "_at_head", lambda engine: looked.append(engine) or False)
     engine = new_engine(empty_url)
     with pytest.raises(RuntimeError, match=f"is at schema 0001, this sopflow needs {HEAD}"):
         schema_version.check(engine)
     engine.dispose()
-    assert not first and schema_version.current(empty_url) == "0001"
+    assert looked and schema_version.current(empty_url) == "0001"
+
+
+def test_a_store_at_head_is_checked_without_taking_its_write_lock(tmp_path):
+    """Dozens of processes starting at once (a burst of CLI calls, stock flow runs) look at the schema beside a
+    writer, never queueing behind it: with the lock held elsewhere, the check still passes at once."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with transaction(url):  # the store made at head
+        pass
+    holder = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        engine = new_engine(url)
+        schema_version.check(engine)  # taking the lock, it would wait for busy_timeout, then fail "database is locked"
+        engine.dispose()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 def _open_store(url: str, barrier: Any) -> None:
