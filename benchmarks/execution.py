@@ -7,7 +7,8 @@ sopflow's warm runner against stock `serve()` of the hand-written flow of the sa
 
 Starts `sopflow up` on one SOP (benchmarks/sops/two-steps-then-approval.yaml: score, update, a rep's approval,
 update) with its own home, ports and SQLite store. On that Prefect server, three contenders each take
-`--singles` leads one at a time, then `--leads` at once, then `--answers` answers one at a time:
+`--singles` leads one at a time, then `--leads` at once, then `--answers` answers one at a time (after one
+lead not counted, so no contender pays the server's first requests):
 - sopflow up: leads POSTed to the intake; answers sent as `sopflow approve` and the approval page send them;
 - benchmarks/hand_flow.py under stock `serve()` (a new `python -m prefect.engine` per run and per resume),
   polling every 10 s (its default) and every 1 s (as sopflow does); a lead's run is created from the
@@ -69,6 +70,8 @@ class Figures:
     all_paused: float  # s from the first of a burst's triggers until all its runs paused
     burst: int
     answers: list[float]  # s from each answer to the start of the next step's task run, one at a time
+    server_cpu: float  # s of CPU Prefect's server spent during the burst
+    runner_cpu: float  # s of CPU the runner and its flow-run processes (sopflow: `sopflow up` but its server) spent
 
     def row(self) -> str:
         return (f"| {self.name} | {statistics.median(self.one_lead):.2f} s | "
@@ -174,25 +177,31 @@ def flow_runs_of(up: Sopflow, lead_ids: list[str], timeout: float) -> list[str]:
 
 
 class Contender:
-    """How leads reach one runner: `trigger` starts runs for new leads and returns their flow run ids."""
+    """How leads reach one runner: `trigger` starts runs for new leads and returns their flow run ids; `runner`
+    gives the pids whose CPU (with their reaped children's) is the runner's."""
 
     def __init__(self, name: str, trigger: Callable[[list[str]], list[str]], answer: Callable[[str], None],
-                 next_task: str) -> None:
-        self.name, self.trigger, self.answer, self.next_task = name, trigger, answer, next_task
+                 next_task: str, runner: Callable[[], list[int]]) -> None:
+        self.name, self.trigger, self.answer, self.next_task, self.runner = name, trigger, answer, next_task, runner
 
     def measure(self, up: Sopflow, singles: int, burst: int, answers: int) -> Figures:
         one_lead, own, tag = [], [], "".join(c for c in self.name if c.isalnum())[:40]
+        wait_all_paused(up, self.trigger([f"{tag}-warm-up"]), timeout=600)  # not counted: first requests, caches
         with prefect_client(up) as api:
             for n in range(singles):
                 started = time.time()
                 flow_run_id = self.trigger([f"{tag}-one-{n}"])[0]
                 one_lead.append(wait_all_paused(up, [flow_run_id], timeout=600)[flow_run_id] - started)
                 own.append(flow_own_seconds(api, flow_run_id))
+        server, runner = [prefect_server_pid(up_session(up))], self.runner()
+        cpu_before = cpu_seconds(server), cpu_seconds(runner)
         started = time.time()
         flow_run_ids = self.trigger([f"{tag}-burst-{n}" for n in range(burst)])
         all_paused = max(wait_all_paused(up, flow_run_ids, timeout=3600).values()) - started
+        time.sleep(2)  # the last runs' processes exit and are reaped
+        server_cpu, runner_cpu = cpu_seconds(server) - cpu_before[0], cpu_seconds(runner) - cpu_before[1]
         took = answer_each(up, flow_run_ids[:answers], self.answer, self.next_task)
-        return Figures(self.name, one_lead, own, all_paused, burst, took)
+        return Figures(self.name, one_lead, own, all_paused, burst, took, server_cpu, runner_cpu)
 
 
 def through_intake(up: Sopflow) -> Contender:
@@ -205,10 +214,13 @@ def through_intake(up: Sopflow) -> Contender:
     def answer(flow_run_id: str) -> None:
         with environment(up.env):
             send_answer(flow_run_id, ANSWER)
-    return Contender("sopflow up (warm runner)", trigger, answer, "mark_qualified")
+    def runner() -> list[int]:
+        server = prefect_server_pid(up_session(up))
+        return [pid for pid, _, _, _ in group_processes(up_session(up)) if pid != server]
+    return Contender("sopflow up (warm runner)", trigger, answer, "mark_qualified", runner)
 
 
-def hand_written(up: Sopflow, deployment_id: str, name: str) -> Contender:
+def hand_written(up: Sopflow, deployment_id: str, name: str, serve_pid: int) -> Contender:
     """The hand-written flow: a lead row stored, its flow run created from the deployment, resumed by the API."""
     def trigger(tags: list[str]) -> list[str]:
         with up.store() as session, session.begin():  # leads only: no SOP run is claimed for them
@@ -224,12 +236,12 @@ def hand_written(up: Sopflow, deployment_id: str, name: str) -> Contender:
         with prefect_client(up) as api:
             busy_retry(lambda: api.post(f"/flow_runs/{flow_run_id}/resume", json={"run_input": {
                 "decision": "approve", "approver": "Alex Kim"}})).raise_for_status()
-    return Contender(name, trigger, answer, "set_status")
+    return Contender(name, trigger, answer, "set_status", lambda: [serve_pid])
 
 
 @contextmanager
-def serving_hand_flow(up: Sopflow, poll_seconds: float) -> Iterator[str]:
-    """benchmarks/hand_flow.py served by stock serve(); yields its deployment id once registered."""
+def serving_hand_flow(up: Sopflow, poll_seconds: float) -> Iterator[tuple[str, int]]:
+    """benchmarks/hand_flow.py served by stock serve(); yields its deployment id once registered, and its pid."""
     env = {**os.environ, **up.env, "PREFECT_API_AUTH_STRING": up.login}
     log = open(up.home / f"hand-stock-{poll_seconds}.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "benchmarks.hand_flow", str(poll_seconds)], env=env,
@@ -242,7 +254,7 @@ def serving_hand_flow(up: Sopflow, poll_seconds: float) -> Iterator[str]:
     try:
         deployment_id = wait_for(deployment, "the stock deployment", timeout=120)
         time.sleep(poll_seconds + 3)  # its runner is polling
-        yield deployment_id
+        yield deployment_id, process.pid
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -253,10 +265,12 @@ def serving_hand_flow(up: Sopflow, poll_seconds: float) -> Iterator[str]:
 
 def compare(up: Sopflow, singles: int, burst: int, answers: int) -> None:
     results = [through_intake(up).measure(up, singles, burst, answers)]
+    print("measured:", results[-1].row(), flush=True)  # kept should a baseline fail later
     for poll, name in ((10.0, "hand-written flow, stock serve() (polls every 10 s)"),
                        (1.0, "hand-written flow, stock serve() polling every 1 s")):
-        with serving_hand_flow(up, poll) as deployment_id:
-            results.append(hand_written(up, deployment_id, name).measure(up, singles, burst, answers))
+        with serving_hand_flow(up, poll) as (deployment_id, serve_pid):
+            results.append(hand_written(up, deployment_id, name, serve_pid).measure(up, singles, burst, answers))
+        print("measured:", results[-1].row(), flush=True)
     ours, *stock = results
     print(f"{singles} leads one at a time, then {burst} at once, then {answers} answers one at a time "
           f"(this machine: {os.cpu_count()} cores, {settings.flow_run_slots()} flow run slots)")
@@ -271,6 +285,10 @@ def compare(up: Sopflow, singles: int, burst: int, answers: int) -> None:
               f"{base.all_paused / ours.all_paused:.1f}x, answer {median(base.answers) / median(ours.answers):.1f}x "
               f"(target 10x); sopflow's flow costs {median(ours.flow_own) / median(base.flow_own):.2f}x the "
               "hand-written one (its own time, leads one at a time; target at most 1.1x)")
+    for figures in results:
+        print(f"{figures.name}, burst of {burst}: Prefect's server {figures.server_cpu / burst:.2f} s CPU per lead, "
+              f"the runner and its runs {figures.runner_cpu / burst:.2f} s ({os.cpu_count()} cores: at most "
+              f"{os.cpu_count() / ((figures.server_cpu + figures.runner_cpu) / burst):.1f} leads/s at that cost)")
 
 
 def group_processes(pgid: int) -> list[tuple[int, int, int, str]]:
@@ -290,6 +308,22 @@ def group_processes(pgid: int) -> list[tuple[int, int, int, str]]:
             continue
         found.append((int(entry.name), int(fields[1]), rss, command))
     return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds the processes `pids` and the children they reaped have used (0 for one that has ended)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(tick) for tick in fields[11:15])  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def prefect_server_pid(pgid: int) -> int:
+    return next(pid for pid, _, _, command in group_processes(pgid) if "prefect server start" in command)
 
 
 def server_rss(pgid: int) -> int:
@@ -337,7 +371,7 @@ def burst(size: int, up: Sopflow, pgid: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--singles", type=int, default=5, help="leads sent one at a time")
+    parser.add_argument("--singles", type=int, default=9, help="leads sent one at a time")
     parser.add_argument("--leads", type=int, default=40, help="leads sent at once")
     parser.add_argument("--answers", type=int, default=10)
     parser.add_argument("--burst", type=int, default=0, help="instead: a burst of this many leads, then parked runs")
