@@ -1,14 +1,17 @@
 """Suspend the current flow run as Prefect's `suspend_flow_run` does, its Suspended state saying what it waits for.
 
 Prefect's own proposes `Suspended(timeout_seconds, pause_key)` with no message; the Prefect UI shows a state's
-message beside it, so this one proposes the same state with `message`. Everything else is as Prefect's: no
-timeout, and a key whose pause was already resumed returns its input at once instead of suspending again.
+message beside it, so this one proposes the same state with `message`. It also saves the input form before the
+run shows paused, not after: an answer sent the moment the run paused was refused ("Run input schema not found").
+Everything else is as Prefect's: no timeout, and a key whose pause was already resumed returns its input at once
+instead of suspending again.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
 
+import httpx
 from prefect._flow_run_suspension import mark_flow_run_suspension_requested
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext, TaskRunContext
@@ -45,6 +48,7 @@ def suspend(message: str, key: str, wait_for_input: type[T] | None = None) -> T 
         wait_for_input = run_input_subclass_from_type(wait_for_input)
         keyset = keyset_from_paused_state(proposed)
         proposed.state_details.run_input_keyset = keyset
+        _save_form(wait_for_input, keyset)
     with get_client(sync_client=True) as client:
         try:
             state = propose_state_sync(client=client, state=proposed, flow_run_id=flow_run_id)
@@ -54,8 +58,16 @@ def suspend(message: str, key: str, wait_for_input: type[T] | None = None) -> T 
             return wait_for_input.load(keyset) if wait_for_input else None
         if not state.is_paused():
             raise RuntimeError(f"Flow run cannot be suspended. Received unexpected state from API: {state}")
-        if wait_for_input:
-            wait_for_input.save(keyset)
     get_run_logger(context=context).info("Suspended: %s; the run goes on when resumed.", message)
     mark_flow_run_suspension_requested(flow_run_id, state)
     raise Pause(state=state)
+
+
+def _save_form(run_input: Any, keyset: Any) -> None:
+    """Save the form (schema, description) the answer is checked against; one saved by an earlier pass of the
+    same pause (the run was resumed and runs its flow again) stays."""
+    try:
+        run_input.save(keyset)
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code != 409:  # 409: this key exists already
+            raise

@@ -8,6 +8,7 @@ before it ended and freed the slot, or because `sopflow approve` nudged the disp
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -73,3 +74,17 @@ def test_stray_datagrams_on_the_dispatcher_port_wake_nothing_that_breaks(hourly_
         send_nudge(port, garbage)
     lead_id = post_leads(hourly_up, 1, "after-garbage")[0]
     wait_for(lambda: paused_run(hourly_up, lead_id), "a lead posted after the garbage to reach its ask", timeout=60)
+
+
+
+def test_the_answer_form_is_saved_before_the_run_shows_paused(hourly_up):
+    """So an answer sent the instant a run pauses is checked against its form, not refused for want of one."""
+    lead_id = post_leads(hourly_up, 1, "instant")[0]
+    flow_run_id = wait_for(lambda: paused_run(hourly_up, lead_id), "the rep's ask")
+    with hourly_up.api() as api:
+        states = api.get("/flow_run_states/", params={"flow_run_id": flow_run_id}).json()
+        paused = next(s for s in states if s["type"] == "PAUSED")
+        schema_key = paused["state_details"]["run_input_keyset"]["schema"]
+        inputs = api.post(f"/flow_runs/{flow_run_id}/input/filter", json={"prefix": schema_key}).json()
+    saved = next(i for i in inputs if i["key"] == schema_key)
+    assert datetime.fromisoformat(saved["created"]) <= datetime.fromisoformat(paused["timestamp"])
