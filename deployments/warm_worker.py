@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 from typing import Any
+from uuid import UUID
 
 import anyio
 import anyio.abc
@@ -23,11 +24,29 @@ from deployments.warm_start import WarmStarter, forkserver, warm_up
 
 
 class WarmProcessWorker(ProcessWorker):
-    """A process worker whose flow runs are forked warm; the work pool's job `env` reaches each run."""
+    """A process worker whose flow runs are forked warm; the work pool's job `env` reaches each run. When a run's
+    process ends it polls the pool at once, as `sopflow up`'s runner does, rather than at its next poll."""
+
+    _polling_now = False
 
     @classmethod
     def __dispatch_key__(cls) -> str:  # its own key in Prefect's registry of worker types: the process one stays
         return "sopflow-warm-process"
+
+    def _release_limit_slot(self, flow_run_id: UUID) -> None:
+        super()._release_limit_slot(flow_run_id)
+        if self._runs_task_group is not None and not self._polling_now:
+            self._runs_task_group.start_soon(self._poll_now)
+
+    async def _poll_now(self) -> None:
+        self._polling_now = True
+        try:
+            await self.get_and_submit_flow_runs()
+        except Exception:  # noqa: BLE001  Prefect unreachable for a moment: the regular poll goes on
+            self._logger.warning("Polling work pool %r failed; polling again at the next interval", self._work_pool_name,
+                                 exc_info=True)
+        finally:
+            self._polling_now = False
 
     async def run(self, flow_run: FlowRun, configuration: ProcessJobConfiguration,
                   task_status: anyio.abc.TaskStatus[int] | None = None) -> ProcessWorkerResult:

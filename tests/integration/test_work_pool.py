@@ -42,10 +42,11 @@ def pooled_up(tmp_path_factory) -> Iterator[Sopflow]:
 
 
 @contextmanager
-def worker(up: Sopflow, name: str, *command: str) -> Iterator[Path]:
+def worker(up: Sopflow, name: str, *command: str, settings: dict[str, str] | None = None) -> Iterator[Path]:
     """A worker process on the pool, as an operator starts one on another machine; yields its log; Ctrl-C on exit."""
     log = up.home.parent / f"{name}.log"
-    env = {**os.environ, **up.env, "PREFECT_API_AUTH_STRING": up.login, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    env = {**os.environ, **up.env, "PREFECT_API_AUTH_STRING": up.login, "PREFECT_WORKER_QUERY_SECONDS": "2",
+           **(settings or {})}
     with open(log, "ab") as out:
         process = subprocess.Popen([*command, "--pool", POOL, "--name", name], env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
@@ -72,8 +73,8 @@ def stock_worker(up: Sopflow, name: str):
     return worker(up, name, sys.executable, "-m", "prefect", "worker", "start")
 
 
-def warm_worker(up: Sopflow, name: str):
-    return worker(up, name, sys.executable, "-m", "sopflow.cli", "worker")
+def warm_worker(up: Sopflow, name: str, settings: dict[str, str] | None = None):
+    return worker(up, name, sys.executable, "-m", "sopflow.cli", "worker", settings=settings)
 
 
 def submitted_by(up: Sopflow, flow_run_id: str) -> list[str]:
@@ -139,3 +140,16 @@ def test_a_run_suspended_under_one_worker_resumes_under_the_other_and_sends_noth
     # though logged as "submitting"); the emails above, once each, show nothing was done twice.
     taken = [submitted_by(up, sop_run(up, lead["id"], SOP).flow_run_id) for lead in more]
     assert all(len(by) >= 2 and set(by) <= {"worker-b", "worker-c"} for by in taken), taken
+
+
+def test_the_warm_worker_takes_the_next_waiting_run_as_soon_as_one_ends(pooled_up):
+    """One slot and a poll an hour: three runs waiting in the pool all start, each when the one before ends."""
+    up = pooled_up
+    leads = [add_lead(up) for _ in range(3)]
+    runs = [wait_for(lambda lead=lead: (r := sop_run(up, lead["id"], SOP)) and r.flow_run_id and r,
+                     "the flow run to be created") for lead in leads]
+    with warm_worker(up, "one-slot", {"PREFECT_WORKER_QUERY_SECONDS": "3600", "SOPFLOW_FLOW_RUN_SLOTS": "1"}):
+        for run in runs:
+            wait_for(lambda run=run: flow_state(up, run.flow_run_id) == "PAUSED", "the run to reach its approval",
+                     timeout=120)
+    assert [submitted_by(up, run.flow_run_id) for run in runs] == [["one-slot"]] * 3
