@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection
 
 from flows.waiting import wake_due_runs
 from sopflow.services.nudge import ANSWERED, CLAIMED, NudgeInbox, send_nudge
-from sopflow.services.starting import UNREACHABLE, start_claimed
+from sopflow.services.starting import UNREACHABLE, scheduled_backlog, start_claimed
 from sopflow.store import runs
 from sopflow.store.db import transaction
 
@@ -26,12 +26,14 @@ BATCH = 50  # flow runs created per round (one request to Prefect), then the run
 class Dispatcher(threading.Thread):
     """Polls the store every `poll_seconds`, and at once when nudged on `port` (`sopflow.services.nudge`): starts
     claimed runs of the served SOPs, resumes runs whose wait is due. Calls `wake_runner` when it created flow runs
-    or was told an approval was answered."""
+    or was told an approval was answered. With `ahead`, it keeps at most that many flow runs waiting in Prefect for
+    the runner: a burst's other runs wait in the store, so each poll of the runner stays small."""
 
     def __init__(self, sop_ids: Collection[str], poll_seconds: float = 1.0, max_backoff_seconds: float = 30.0,
-                 wake_runner: Callable[[], None] = lambda: None) -> None:
+                 wake_runner: Callable[[], None] = lambda: None, ahead: int | None = None) -> None:
         super().__init__(name="sopflow-dispatcher", daemon=True)
         self.sop_ids = frozenset(sop_ids)
+        self.ahead = ahead  # at most this many flow runs waiting in Prefect for the runner (None: no cap)
         self.poll_seconds, self.max_backoff_seconds = poll_seconds, max_backoff_seconds
         self.wake_runner = wake_runner
         self._stopping = threading.Event()
@@ -67,7 +69,10 @@ class Dispatcher(threading.Thread):
         if not waiting:
             return self.poll_seconds, 0
         try:
-            start_claimed(limit=BATCH, sop_ids=self.sop_ids)
+            room = BATCH if self.ahead is None else min(BATCH, self.ahead - scheduled_backlog(self.sop_ids))
+            if room <= 0:  # the runner has enough to take: hundreds waiting would make each of its polls slow
+                return self.poll_seconds / 4, 0
+            start_claimed(limit=room, sop_ids=self.sop_ids)
             error = None
         except UNREACHABLE as exc:
             error = exc

@@ -88,7 +88,8 @@ def run_up(port: int, intake_port: int, pool: str | None = None,
                 deployment.apply()
             runner = sop_runner(deployments)
         publish_job_aids(sops.values())  # the UI's Artifacts page shows each SOP's current job aid
-        dispatcher = Dispatcher(sops, **({"wake_runner": runner.wake} if runner else {}))
+        dispatcher = Dispatcher(sops, **({"wake_runner": runner.wake, "ahead": 2 * settings.flow_run_slots()}
+                                         if runner else {}))
         dispatcher.start()
         stack.callback(dispatcher.stop)
         settings.dispatcher_port_file().write_text(str(dispatcher.port))  # where the intake and the CLI nudge it

@@ -70,6 +70,14 @@ def start_claimed(
             for run_id, sop_id, _, flow_run_id in claimed if flow_run_id or run_id in created]
 
 
+def scheduled_backlog(sop_ids: Collection[str]) -> int:
+    """How many flow runs of these SOPs wait in Prefect for a runner to take them (new ones and resumed ones)."""
+    with prefect_api(), get_client(sync_client=True) as client:
+        answer = client.request("POST", "/flow_runs/count", json={
+            "flows": {"name": {"any_": list(sop_ids)}}, "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+    return int(answer.json())
+
+
 def _create_flow_runs(client: Any, deployment_id: Any, sop_id: str, runs: list[tuple[str, str]]) -> dict[str, str]:
     """Create the flow runs of `runs` ((SOP run id, lead id)) from the deployment in one request; return the flow
     run id of each SOP run Prefect created (or had: the idempotency key names the SOP and the lead)."""
