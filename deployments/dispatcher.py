@@ -1,8 +1,8 @@
 """The dispatcher: starts the flow runs of claimed SOP runs and wakes runs whose wait is over, whatever Prefect's mood.
 
 The intake only stores a lead and claims its runs, so it answers at once, and nudges this thread (in
-`sopflow up`), which creates their flow runs and wakes the runner. When Prefect is down it backs off and tries again; when
-Prefect is slow or refuses some requests it keeps going as long as runs still start. Claimed
+`sopflow up`), which creates their flow runs and wakes the runner. When Prefect is down it backs off and tries
+again; when Prefect is slow or refuses some requests it keeps going as long as runs still start. Claimed
 runs wait in the store meanwhile: none is lost, none is started twice. It also resumes the
 suspended runs whose `wait` step is due, so no scheduled flow fills the run history with chores.
 """
@@ -20,7 +20,7 @@ from sopflow.store import runs
 from sopflow.store.db import transaction
 
 log = logging.getLogger(__name__)
-BATCH = 50  # flow runs created per round (one request to Prefect), then the runner is woken; a full round goes again at once
+BATCH = 50  # flow runs created per round (one request to Prefect), then the runner is woken; a full round goes again
 
 
 class Dispatcher(threading.Thread):
