@@ -114,16 +114,13 @@ def check(engine: Engine) -> None:
 def _at_head(engine: Engine) -> bool:
     """Whether the store is at HEAD, read outside any transaction: on SQLite that takes no write lock (every
     transaction begins IMMEDIATE there), so processes starting in their dozens do not queue for it to look."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
+    with engine.connect() as connection:  # connecting fails as SQLAlchemy's OperationalError, as everywhere
+        cursor = connection.connection.cursor()  # the driver's own: SQLAlchemy begins no transaction for it
         try:
             cursor.execute(f"SELECT version_num FROM {VERSION_TABLE}")
         except engine.dialect.dbapi.Error:  # no version table: an empty or a 0.1.0 store, looked at under the lock
             return False
         return [row[0] for row in cursor.fetchall()] == [HEAD]
-    finally:
-        raw.close()
 
 
 def config(connection: Connection) -> Config:
