@@ -71,17 +71,17 @@ class Dispatcher(threading.Thread):
         try:
             room = BATCH if self.ahead is None else min(BATCH, self.ahead - scheduled_backlog(self.sop_ids))
             if room <= 0:  # the runner has enough to take: hundreds waiting would make each of its polls slow
+                self.wake_runner()  # it takes them as soon as a slot is free (a no-op while none is)
                 return self.poll_seconds / 4, 0
-            start_claimed(limit=room, sop_ids=self.sop_ids)
-            error = None
-        except UNREACHABLE as exc:
-            error = exc
+            started, error = len(start_claimed(limit=room, sop_ids=self.sop_ids)), None
+        except UNREACHABLE as exc:  # what was created before it failed keeps its flow run
+            started, error = 0, exc
         with transaction() as session:
             left = runs.unstarted(session, self.sop_ids)
-        progressed = waiting > left
+        progressed = started > 0 or waiting > left  # not the counts alone: the intake claims runs meanwhile
         if progressed:
             self.wake_runner()
-            log.info("Started %d claimed SOP run(s); %d wait.", waiting - left, left)
+            log.info("Started %d claimed SOP run(s); %d wait.", started or waiting - left, left)
         if error is None:
             return (0.0 if progressed and left else self.poll_seconds), 0
         if progressed:  # Prefect takes runs, if not every request: go on after a breath

@@ -21,7 +21,7 @@ from sopflow.leads import LeadIn
 from sopflow.services.connection import PrefectUnavailable, prefect_api
 from sopflow.store.db import transaction
 from sopflow.store.leads import ClaimedRun, store_leads
-from sopflow.store.models import SopRun
+from sopflow.store.models import SopRun, utcnow
 
 log = logging.getLogger(__name__)
 UNREACHABLE = (httpx.HTTPError, PrefectException, PrefectUnavailable)
@@ -71,10 +71,12 @@ def start_claimed(
 
 
 def scheduled_backlog(sop_ids: Collection[str]) -> int:
-    """How many flow runs of these SOPs wait in Prefect for a runner to take them (new ones and resumed ones)."""
+    """How many flow runs of these SOPs are due and wait in Prefect for a runner to take them (new ones and resumed
+    ones; not a cron SOP's future runs)."""
+    due = {"state": {"type": {"any_": ["SCHEDULED"]}}, "next_scheduled_start_time": {"before_": utcnow().isoformat()}}
     with prefect_api(), get_client(sync_client=True) as client:
-        answer = client.request("POST", "/flow_runs/count", json={
-            "flows": {"name": {"any_": list(sop_ids)}}, "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+        answer = client.request("POST", "/flow_runs/count", json={"flows": {"name": {"any_": list(sop_ids)}},
+                                                                  "flow_runs": due})
     return int(answer.json())
 
 

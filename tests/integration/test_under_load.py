@@ -1,4 +1,5 @@
-"""A busy day and a bad hour: 500 leads at once to a running `sopflow up`, and Prefect down while runs wait to start.
+"""A busy day and a bad hour: 500 leads at once to a running `sopflow up`, Prefect down while runs wait to start, and
+the dispatcher keeping the runner fed without flooding Prefect.
 
 These use a `sopflow up` of their own, serving one small SOP, so its burst does not slow the
 other tests' runs.
@@ -9,17 +10,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.states import Scheduled
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 from sqlalchemy import func, select
 
 from deployments.dispatcher import Dispatcher
 from deployments.server import free_port
 from sopflow.leads import LeadIn
+from sopflow.services.starting import start_claimed
 from sopflow.store.db import transaction
 from sopflow.store.leads import store_leads
 from sopflow.store.models import Lead, SopRun
@@ -107,6 +114,82 @@ def test_runs_claimed_while_prefect_is_down_start_once_when_it_is_back(busy_up, 
     assert sorted(run["id"] for run in runs) == sorted(flow_run_ids) and len(set(flow_run_ids)) == 3
     assert {run["parameters"]["lead_id"] for run in runs} == {a.lead_id for a in admitted}
     assert "@" not in caplog.text  # the warnings name no lead
+
+
+@pytest.fixture
+def dispatching(busy_up, tmp_path, monkeypatch) -> Iterator[None]:
+    """A store of the test's own; Prefect is busy_up's server, for the dispatcher and the test."""
+    monkeypatch.setenv("SOPFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("SOPFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PREFECT_API_URL", busy_up.api_url)
+    monkeypatch.setenv("PREFECT_API_AUTH_STRING", busy_up.login)
+    with temporary_settings({PREFECT_API_URL: busy_up.api_url, PREFECT_API_AUTH_STRING: busy_up.login}):
+        yield
+
+
+def parked_deployment(name: str) -> Any:
+    """A deployment of a flow named `name` that nobody serves; its id."""
+    return parked.with_options(name=name).to_deployment(name=name).apply()
+
+
+def claim(sop_id: str, count: int, tag: str) -> list[str]:
+    return [a.lead_id for a in store_leads([LeadIn(email=f"{tag}-{n}@load.example") for n in range(count)], [sop_id])]
+
+
+def flow_run_ids(sop_id: str) -> list[str | None]:
+    with transaction() as session:
+        return list(session.scalars(select(SopRun.flow_run_id).where(SopRun.sop_id == sop_id)))
+
+
+def test_a_cron_sops_future_runs_do_not_hold_back_new_leads_runs(dispatching):
+    """Only runs due now count against the cap: a cron SOP has its next runs scheduled days ahead."""
+    deployment_id = parked_deployment("cron-parked")
+    with get_client(sync_client=True) as client:
+        for days in (1, 2, 3):
+            client.create_flow_run_from_deployment(deployment_id, parameters={"lead_id": "next-run"}, state=Scheduled(
+                scheduled_time=datetime.now(timezone.utc) + timedelta(days=days)))
+    claim("cron-parked", 2, "cron")
+    dispatcher = Dispatcher({"cron-parked"}, poll_seconds=0.2, ahead=2)
+    dispatcher.start()
+    try:
+        wait_for(lambda: all(flow_run_ids("cron-parked")), "both leads' runs to start beside three future ones")
+    finally:
+        dispatcher.stop()
+
+
+def test_the_runner_is_woken_for_the_runs_created_while_more_leads_were_claimed(dispatching, monkeypatch):
+    parked_deployment("woken-parked")
+    claim("woken-parked", 2, "first")
+    woken = threading.Event()
+
+    def start_while_the_intake_claims_more(**kwargs: Any) -> list:
+        started = start_claimed(**kwargs)
+        if not woken.is_set() and len(flow_run_ids("woken-parked")) == 2:
+            claim("woken-parked", 2, "meanwhile")  # as many new as were started: the count of waiting runs is even
+        return started
+
+    monkeypatch.setattr("deployments.dispatcher.start_claimed", start_while_the_intake_claims_more)
+    dispatcher = Dispatcher({"woken-parked"}, poll_seconds=3600, wake_runner=woken.set)
+    dispatcher.start()
+    try:
+        assert woken.wait(30), "the runner was not woken for the two flow runs created"
+    finally:
+        dispatcher.stop()
+    assert sum(bool(run) for run in flow_run_ids("woken-parked")) >= 2
+
+
+def test_a_full_backlog_wakes_the_runner_and_creates_no_more(dispatching):
+    """Enough runs wait for the runner: it is woken to take them (as soon as it has a slot), and the rest wait."""
+    parked_deployment("full-parked")
+    claim("full-parked", 3, "full")
+    woken = []
+    dispatcher = Dispatcher({"full-parked"}, poll_seconds=3600, ahead=1, wake_runner=lambda: woken.append(1))
+    dispatcher.start()
+    try:
+        wait_for(lambda: len(woken) >= 2, "the runner to be woken again, for the backlog, not for a new run")
+    finally:
+        dispatcher.stop()
+    assert sum(bool(run) for run in flow_run_ids("full-parked")) == 1
 
 
 def test_500_leads_posted_at_once_are_all_answered_stored_once_and_none_started_twice(busy_up):
