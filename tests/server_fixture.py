@@ -46,9 +46,10 @@ class Sopflow:
         return Session(engine(self.env["SOPFLOW_DATABASE_URL"]))
 
     def api(self) -> httpx.Client:
-        """A client of the Prefect API, logged in as sopflow's commands are."""
+        """A client of the Prefect API, logged in as sopflow's commands are. Patient as Prefect's own client (it waits
+        60 s): Prefect's SQLite server can stall reads for seconds while its writers queue for the database lock."""
         user, _, password = self.login.partition(":")
-        return httpx.Client(base_url=self.api_url, auth=httpx.BasicAuth(user, password), timeout=10)
+        return httpx.Client(base_url=self.api_url, auth=httpx.BasicAuth(user, password), timeout=30)
 
 
 @pytest.fixture(scope="session")
