@@ -21,6 +21,7 @@ from sopflow.store.db import transaction
 
 log = logging.getLogger(__name__)
 BATCH = 50  # flow runs created per round (one request to Prefect), then the runner is woken; a full round goes again
+RECHECK_SECONDS = 0.5  # while enough runs wait for the runner, how soon to look again, however long `poll_seconds` is
 
 
 class Dispatcher(threading.Thread):
@@ -72,7 +73,7 @@ class Dispatcher(threading.Thread):
             room = BATCH if self.ahead is None else min(BATCH, self.ahead - scheduled_backlog(self.sop_ids))
             if room <= 0:  # the runner has enough to take: hundreds waiting would make each of its polls slow
                 self.wake_runner()  # it takes them as soon as a slot is free (a no-op while none is)
-                return self.poll_seconds / 4, 0
+                return min(self.poll_seconds, RECHECK_SECONDS), 0
             started, error = len(start_claimed(limit=room, sop_ids=self.sop_ids)), None
         except UNREACHABLE as exc:  # what was created before it failed keeps its flow run
             started, error = 0, exc

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
-from prefect.states import Scheduled
+from prefect.states import Pending, Scheduled
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 from sqlalchemy import func, select
 
@@ -178,8 +178,9 @@ def test_the_runner_is_woken_for_the_runs_created_while_more_leads_were_claimed(
     assert sum(bool(run) for run in flow_run_ids("woken-parked")) >= 2
 
 
-def test_a_full_backlog_wakes_the_runner_and_creates_no_more(dispatching):
-    """Enough runs wait for the runner: it is woken to take them (as soon as it has a slot), and the rest wait."""
+def test_a_full_backlog_wakes_the_runner_creates_no_more_and_is_checked_again_within_a_second(dispatching):
+    """Enough runs wait for the runner: it is woken to take them (as soon as it has a slot), and the rest wait until
+    it has taken one, though the dispatcher polls hourly."""
     parked_deployment("full-parked")
     claim("full-parked", 3, "full")
     woken = []
@@ -187,9 +188,12 @@ def test_a_full_backlog_wakes_the_runner_and_creates_no_more(dispatching):
     dispatcher.start()
     try:
         wait_for(lambda: len(woken) >= 2, "the runner to be woken again, for the backlog, not for a new run")
+        assert sum(bool(run) for run in flow_run_ids("full-parked")) == 1
+        with get_client(sync_client=True) as client:  # the runner takes it
+            client.set_flow_run_state(next(filter(None, flow_run_ids("full-parked"))), Pending(), force=True)
+        wait_for(lambda: sum(bool(run) for run in flow_run_ids("full-parked")) == 2, "the next run", timeout=10)
     finally:
         dispatcher.stop()
-    assert sum(bool(run) for run in flow_run_ids("full-parked")) == 1
 
 
 def test_500_leads_posted_at_once_are_all_answered_stored_once_and_none_started_twice(busy_up):
