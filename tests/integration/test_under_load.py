@@ -80,47 +80,16 @@ def parked(lead_id: str) -> None:
     """A flow nobody serves: its runs stay scheduled, so the test can count them."""
 
 
-def test_runs_claimed_while_prefect_is_down_start_once_when_it_is_back(busy_up, tmp_path, monkeypatch, caplog):
+@pytest.fixture
+def own_store(tmp_path, monkeypatch) -> None:
+    """A store and home of the test's own, for a dispatcher the test starts."""
     monkeypatch.setenv("SOPFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
     monkeypatch.setenv("SOPFLOW_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")  # nothing listens there
-    monkeypatch.delenv("PREFECT_API_AUTH_STRING", raising=False)
-    admitted = store_leads([LeadIn(email=f"down-{n}@load.example") for n in range(3)], ["parked"])
-    caplog.set_level(logging.WARNING, logger="deployments.dispatcher")
-    dispatcher = Dispatcher({"parked"}, poll_seconds=0.2, max_backoff_seconds=0.5)
-    dispatcher.start()
-    try:
-        wait_for(lambda: caplog.text.count("Prefect did not take new SOP runs") >= 3, "three failed rounds", timeout=60)
-        with transaction() as session:
-            assert session.scalar(select(func.count()).where(SopRun.flow_run_id.is_not(None))) == 0
-        assert dispatcher.is_alive()
-
-        with temporary_settings({PREFECT_API_URL: busy_up.api_url, PREFECT_API_AUTH_STRING: busy_up.login}):
-            deployment_id = parked.to_deployment(name="parked").apply()
-        monkeypatch.setenv("PREFECT_API_URL", busy_up.api_url)  # Prefect is back
-        monkeypatch.setenv("PREFECT_API_AUTH_STRING", busy_up.login)
-
-        def started() -> list[str]:
-            with transaction() as session:
-                ids = list(session.scalars(select(SopRun.flow_run_id).where(SopRun.sop_id == "parked")))
-            return ids if all(ids) else []
-
-        flow_run_ids = wait_for(started, "the claimed runs to start once Prefect is back", timeout=60)
-    finally:
-        dispatcher.stop()
-    with busy_up.api() as api:
-        runs = api.post("/flow_runs/filter", json={"deployments": {"id": {"any_": [str(deployment_id)]}},
-                                                    "sort": "START_TIME_DESC", "limit": 50}).json()
-    assert sorted(run["id"] for run in runs) == sorted(flow_run_ids) and len(set(flow_run_ids)) == 3
-    assert {run["parameters"]["lead_id"] for run in runs} == {a.lead_id for a in admitted}
-    assert "@" not in caplog.text  # the warnings name no lead
 
 
 @pytest.fixture
-def dispatching(busy_up, tmp_path, monkeypatch) -> Iterator[None]:
-    """A store of the test's own; Prefect is busy_up's server, for the dispatcher and the test."""
-    monkeypatch.setenv("SOPFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
-    monkeypatch.setenv("SOPFLOW_HOME", str(tmp_path / "home"))
+def dispatching(busy_up, own_store, monkeypatch) -> Iterator[None]:
+    """Prefect is busy_up's server, for the dispatcher and the test."""
     monkeypatch.setenv("PREFECT_API_URL", busy_up.api_url)
     monkeypatch.setenv("PREFECT_API_AUTH_STRING", busy_up.login)
     with temporary_settings({PREFECT_API_URL: busy_up.api_url, PREFECT_API_AUTH_STRING: busy_up.login}):
@@ -139,6 +108,35 @@ def claim(sop_id: str, count: int, tag: str) -> list[str]:
 def flow_run_ids(sop_id: str) -> list[str | None]:
     with transaction() as session:
         return list(session.scalars(select(SopRun.flow_run_id).where(SopRun.sop_id == sop_id)))
+
+
+def test_runs_claimed_while_prefect_is_down_start_once_when_it_is_back(busy_up, own_store, monkeypatch, caplog):
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")  # nothing listens there
+    monkeypatch.delenv("PREFECT_API_AUTH_STRING", raising=False)
+    lead_ids = claim("parked", 3, "down")
+    caplog.set_level(logging.WARNING, logger="deployments.dispatcher")
+    dispatcher = Dispatcher({"parked"}, poll_seconds=0.2, max_backoff_seconds=0.5)
+    dispatcher.start()
+    try:
+        wait_for(lambda: caplog.text.count("Prefect did not take new SOP runs") >= 3, "three failed rounds", timeout=60)
+        with transaction() as session:
+            assert session.scalar(select(func.count()).where(SopRun.flow_run_id.is_not(None))) == 0
+        assert dispatcher.is_alive()
+
+        with temporary_settings({PREFECT_API_URL: busy_up.api_url, PREFECT_API_AUTH_STRING: busy_up.login}):
+            deployment_id = parked_deployment("parked")
+        monkeypatch.setenv("PREFECT_API_URL", busy_up.api_url)  # Prefect is back
+        monkeypatch.setenv("PREFECT_API_AUTH_STRING", busy_up.login)
+        started = wait_for(lambda: (ids := flow_run_ids("parked")) and all(ids) and ids,
+                           "the claimed runs to start once Prefect is back", timeout=60)
+    finally:
+        dispatcher.stop()
+    with busy_up.api() as api:
+        runs = api.post("/flow_runs/filter", json={"deployments": {"id": {"any_": [str(deployment_id)]}},
+                                                    "sort": "START_TIME_DESC", "limit": 50}).json()
+    assert sorted(run["id"] for run in runs) == sorted(started) and len(set(started)) == 3
+    assert {run["parameters"]["lead_id"] for run in runs} == set(lead_ids)
+    assert "@" not in caplog.text  # the warnings name no lead
 
 
 def test_a_cron_sops_future_runs_do_not_hold_back_new_leads_runs(dispatching):
