@@ -323,11 +323,11 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def prefect_server_pid(pgid: int) -> int:
-    return next(pid for pid, _, _, command in group_processes(pgid) if "prefect server start" in command)
+    return next(pid for pid, _, _, command in group_processes(pgid) if "prefect_cli server start" in command)
 
 
 def server_rss(pgid: int) -> int:
-    return sum(rss for _, _, rss, command in group_processes(pgid) if "prefect server start" in command)
+    return sum(rss for _, _, rss, command in group_processes(pgid) if "prefect_cli server start" in command)
 
 
 def burst(size: int, up: Sopflow, pgid: int) -> None:

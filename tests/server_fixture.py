@@ -47,8 +47,8 @@ class Sopflow:
 
     def api(self) -> httpx.Client:
         """A client of the Prefect API, logged in as sopflow's commands are. It outwaits Prefect's SQLite busy timeout
-        (60 s): under load the embedded server can stall every request that long (README, Known limits); the tests
-        check what happened, the benchmarks how long it took."""
+        (60 s), the longest a request may wait for the database's lock; the tests check what happened, the
+        benchmarks how long it took."""
         user, _, password = self.login.partition(":")
         return httpx.Client(base_url=self.api_url, auth=httpx.BasicAuth(user, password), timeout=90)
 
