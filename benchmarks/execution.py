@@ -322,12 +322,15 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+SERVER_COMMAND = "prefect_cli server start"  # how deployments/server.py starts Prefect's server
+
+
 def prefect_server_pid(pgid: int) -> int:
-    return next(pid for pid, _, _, command in group_processes(pgid) if "prefect_cli server start" in command)
+    return next(pid for pid, _, _, command in group_processes(pgid) if SERVER_COMMAND in command)
 
 
 def server_rss(pgid: int) -> int:
-    return sum(rss for _, _, rss, command in group_processes(pgid) if "prefect_cli server start" in command)
+    return sum(rss for _, _, rss, command in group_processes(pgid) if SERVER_COMMAND in command)
 
 
 def burst(size: int, up: Sopflow, pgid: int) -> None:

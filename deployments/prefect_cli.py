@@ -16,20 +16,16 @@ import gc
 import threading
 import time
 
-from prefect.cli import app
-
 COLLECT_EVERY = 0.05  # s between looks at the collector's counts (CPython looks at every allocation)
 FULL_AT_MOST_EVERY = 10.0  # s; a full collection of the server's heap takes about 0.15 s of CPU
 
 
-def collect_off_the_loop() -> threading.Thread:
+def collect_off_the_loop() -> None:
     """Turn off automatic collection and collect from a daemon thread instead, by CPython's thresholds: the oldest
     generation whose count is over its threshold; the oldest (a full collection) at most every 10 s, in place of
     CPython's rule that waits for it to grow by a quarter."""
     gc.disable()
-    collector = threading.Thread(target=_collect, name="garbage collector", daemon=True)
-    collector.start()
-    return collector
+    threading.Thread(target=_collect, name="garbage collector", daemon=True).start()
 
 
 def _collect() -> None:
@@ -49,5 +45,7 @@ def _collect() -> None:
 
 
 if __name__ == "__main__":
+    from prefect.cli import app  # here, not above: the collector alone needs none of Prefect
+
     collect_off_the_loop()
     app()
