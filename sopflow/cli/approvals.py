@@ -33,11 +33,13 @@ def approvals(
     from sopflow.store.db import transaction
     from sopflow.store.history import waiting_rows
 
-    sops, base = sops_on_file(), settings.ui_url()
+    sops, base = sops_on_file() if sop or step else {}, settings.ui_url()  # the files only check a filter's names
     with transaction() as session:
         check_sop("approvals", session, sop, sops)
-        steps = set(_approval_steps(sops, sop)) | set(asks.step_ids(session, sop))
-        check_name("approvals", "approval step", step, steps, "`sopflow approvals` without --step lists the waiting ones")
+        if step is not None:
+            steps = set(_approval_steps(sops, sop)) | set(asks.step_ids(session, sop))
+            check_name("approvals", "approval step", step, steps,
+                       "`sopflow approvals` without --step lists the waiting ones")
         rows = waiting_rows(session, sop, step)
     for row in rows:
         row["waited"] = waited(row["waiting_since"])

@@ -48,4 +48,6 @@ def check_sop(command: str, session: Session, sop_id: str | None, sops: dict[str
     """`sop_id` names an SOP on file or one the store has runs of."""
     from sopflow.store import runs
 
-    check_name(command, "SOP", sop_id, set(sops) | set(runs.sop_ids(session)), "`sopflow validate` lists the SOPs")
+    if sop_id is not None:  # spares the query when there is nothing to check
+        known = set(sops) | set(runs.sop_ids(session))
+        check_name(command, "SOP", sop_id, known, "`sopflow validate` lists the SOPs")
