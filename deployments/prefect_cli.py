@@ -1,5 +1,6 @@
 """Prefect's CLI (`python -m deployments.prefect_cli server start ...`), with Python's cyclic garbage collector run
-from a thread of its own instead of wherever an allocation trips it, most often the server's event loop.
+from a thread of its own instead of wherever an allocation trips it, most often the server's event loop; and, on
+SQLite, the server's write transactions begun IMMEDIATE (deployments/sqlite_writes.py).
 
 Why: on SQLite, each of the server's connections runs its statements on an aiosqlite thread, and a statement that
 waits for another connection's write lock sleeps in SQLite's busy handler holding its connection's mutex. If the
@@ -47,5 +48,8 @@ def _collect() -> None:
 if __name__ == "__main__":
     from prefect.cli import app  # here, not above: the collector alone needs none of Prefect
 
+    from deployments import sqlite_writes
+
     collect_off_the_loop()
+    sqlite_writes.install()
     app()

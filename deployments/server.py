@@ -51,8 +51,8 @@ def server_env(home: Path, port: int) -> dict[str, str]:
 
 @contextmanager
 def local_server(home: Path, port: int, timeout: float = 90.0) -> Iterator[str]:
-    """Run `prefect server start` on 127.0.0.1:`port`, its garbage collected off its event loop
-    (deployments/prefect_cli.py); yield its API URL; stop it on exit."""
+    """Run `prefect server start` on 127.0.0.1:`port`, its garbage collected off its event loop and its SQLite
+    writes begun IMMEDIATE (deployments/prefect_cli.py); yield its API URL; stop it on exit."""
     api_url = f"http://127.0.0.1:{port}/api"
     command = [sys.executable, "-m", "deployments.prefect_cli", "server", "start", "--host", "127.0.0.1",
                "--port", str(port)]
