@@ -17,9 +17,11 @@ A lead's time runs from its trigger to its flow run's Suspended state; the flow'
 Suspended; an answer's from the answer to the start of the next step's task run. Prints a table, then the
 ratios against each baseline.
 
-With `--burst N`, instead: N leads POSTed at once; checks none is lost or failed and no "database is
-locked" appears in any log; then, with N runs parked at the approval, counts the processes left, times
-`sopflow approvals` and reads the Prefect server's memory before and after.
+With `--burst N`, instead: N leads POSTed at once; while they run, the first `--answers` runs to pause are answered
+one a second with the request the Prefect UI's form sends, and each answer's status is counted (no retry: what
+the UI would show); checks none is lost or failed and no "database is locked" appears in any log; then, with the
+other runs parked at the approval, counts the processes left, times `sopflow approvals` and reads the Prefect
+server's memory before and after.
 """
 
 from __future__ import annotations
@@ -72,11 +74,12 @@ class Figures:
     answers: list[float]  # s from each answer to the start of the next step's task run, one at a time
     server_cpu: float  # s of CPU Prefect's server spent during the burst
     runner_cpu: float  # s of CPU the runner and its flow-run processes (sopflow: `sopflow up` but its server) spent
+    failed: dict[str, str]  # flow run id: its final state and message, for each run that failed or crashed
 
     def row(self) -> str:
         return (f"| {self.name} | {statistics.median(self.one_lead):.2f} s | "
                 f"{statistics.median(self.flow_own) * 1000:.0f} ms | {self.all_paused:.1f} s | "
-                f"{self.burst / self.all_paused:.2f} | {statistics.median(self.answers):.2f} s |")
+                f"{self.burst / self.all_paused:.2f} | {statistics.median(self.answers):.2f} s | {len(self.failed)} |")
 
 
 def prefect_client(up: Sopflow) -> httpx.Client:
@@ -85,18 +88,27 @@ def prefect_client(up: Sopflow) -> httpx.Client:
     return httpx.Client(base_url=up.api_url, auth=httpx.BasicAuth(user, password), timeout=90)
 
 
-def suspended_at(api: httpx.Client, flow_run_ids: list[str]) -> dict[str, float]:
-    """When each of `flow_run_ids` that is suspended now was suspended; fails on a failed or crashed run."""
-    found: dict[str, float] = {}
+@dataclass
+class Settled:
+    paused: dict[str, float]  # flow run id: when it was suspended
+    failed: dict[str, str]  # flow run id: its final state and message
+
+    def __len__(self) -> int:
+        return len(self.paused) + len(self.failed)
+
+
+def settled(api: httpx.Client, flow_run_ids: list[str]) -> Settled:
+    """Which of `flow_run_ids` are suspended now (and since when), and which failed or crashed (and why)."""
+    found = Settled({}, {})
     for start in range(0, len(flow_run_ids), 200):
         chunk = flow_run_ids[start:start + 200]
         runs = api.post("/flow_runs/filter", json={"flow_runs": {"id": {"any_": chunk}}, "limit": 200}).json()
         for run in runs:
             state = run["state"] or {}
             if state.get("type") in ("FAILED", "CRASHED"):
-                raise AssertionError(f"flow run {run['id']} ended {state['type']}: {state.get('message')}")
-            if state.get("name") == "Suspended":
-                found[run["id"]] = moment(state["timestamp"])
+                found.failed[run["id"]] = f"{state['type']}: {state.get('message')}"
+            elif state.get("name") == "Suspended":
+                found.paused[run["id"]] = moment(state["timestamp"])
     return found
 
 
@@ -107,9 +119,10 @@ def flow_own_seconds(api: httpx.Client, flow_run_id: str) -> float:
     return first["Suspended"] - first["Running"]
 
 
-def wait_all_paused(up: Sopflow, flow_run_ids: list[str], timeout: float) -> dict[str, float]:
+def wait_all_paused(up: Sopflow, flow_run_ids: list[str], timeout: float) -> Settled:
+    """Once every one of `flow_run_ids` is suspended, failed or crashed: which is which."""
     with prefect_client(up) as api:
-        return wait_for(lambda: (found := suspended_at(api, flow_run_ids)) and len(found) == len(flow_run_ids)
+        return wait_for(lambda: (found := settled(api, flow_run_ids)) and len(found) == len(flow_run_ids)
                         and found, f"{len(flow_run_ids)} runs to pause", timeout=timeout, every=0.25)
 
 
@@ -186,22 +199,27 @@ class Contender:
 
     def measure(self, up: Sopflow, singles: int, burst: int, answers: int) -> Figures:
         one_lead, own, tag = [], [], "".join(c for c in self.name if c.isalnum())[:40]
-        wait_all_paused(up, self.trigger([f"{tag}-warm-up"]), timeout=600)  # not counted: first requests, caches
+        failed = wait_all_paused(up, self.trigger([f"{tag}-warm-up"]), timeout=600).failed  # not counted in times
         with prefect_client(up) as api:
             for n in range(singles):
                 started = time.time()
                 flow_run_id = self.trigger([f"{tag}-one-{n}"])[0]
-                one_lead.append(wait_all_paused(up, [flow_run_id], timeout=600)[flow_run_id] - started)
-                own.append(flow_own_seconds(api, flow_run_id))
+                ended = wait_all_paused(up, [flow_run_id], timeout=600)
+                failed |= ended.failed
+                if flow_run_id in ended.paused:
+                    one_lead.append(ended.paused[flow_run_id] - started)
+                    own.append(flow_own_seconds(api, flow_run_id))
         server, runner = [prefect_server_pid(up_session(up))], self.runner()
         cpu_before = cpu_seconds(server), cpu_seconds(runner)
         started = time.time()
         flow_run_ids = self.trigger([f"{tag}-burst-{n}" for n in range(burst)])
-        all_paused = max(wait_all_paused(up, flow_run_ids, timeout=3600).values()) - started
+        ended = wait_all_paused(up, flow_run_ids, timeout=3600)
+        all_paused, failed = max(ended.paused.values()) - started, failed | ended.failed
         time.sleep(2)  # the last runs' processes exit and are reaped
         server_cpu, runner_cpu = cpu_seconds(server) - cpu_before[0], cpu_seconds(runner) - cpu_before[1]
-        took = answer_each(up, flow_run_ids[:answers], self.answer, self.next_task)
-        return Figures(self.name, one_lead, own, all_paused, burst, took, server_cpu, runner_cpu)
+        took = answer_each(up, [run for run in flow_run_ids if run in ended.paused][:answers], self.answer,
+                           self.next_task)
+        return Figures(self.name, one_lead, own, all_paused, burst, took, server_cpu, runner_cpu, failed)
 
 
 def through_intake(up: Sopflow) -> Contender:
@@ -263,32 +281,47 @@ def serving_hand_flow(up: Sopflow, poll_seconds: float) -> Iterator[tuple[str, i
             api.delete(f"/deployments/{deployment_id}")
 
 
+def measured(contender: Contender, up: Sopflow, singles: int, burst: int, answers: int) -> Figures | None:
+    """`contender`'s figures, printed at once; None, said why, when it could not finish (a stalled baseline)."""
+    try:
+        figures = contender.measure(up, singles, burst, answers)
+        print("measured:", figures.row(), flush=True)
+    except (AssertionError, ValueError, httpx.HTTPError) as exc:  # ValueError: no run of a part paused
+        print(f"not measured: {contender.name}: {exc!r}", flush=True)
+        return None
+    for flow_run_id, why in figures.failed.items():
+        print(f"  {contender.name}: flow run {flow_run_id} {why}", flush=True)
+    return figures
+
+
 def compare(up: Sopflow, singles: int, burst: int, answers: int) -> None:
-    results = [through_intake(up).measure(up, singles, burst, answers)]
-    print("measured:", results[-1].row(), flush=True)  # kept should a baseline fail later
+    ours = measured(through_intake(up), up, singles, burst, answers)
+    stock = []
     for poll, name in ((10.0, "hand-written flow, stock serve() (polls every 10 s)"),
                        (1.0, "hand-written flow, stock serve() polling every 1 s")):
         with serving_hand_flow(up, poll) as (deployment_id, serve_pid):
-            results.append(hand_written(up, deployment_id, name, serve_pid).measure(up, singles, burst, answers))
-        print("measured:", results[-1].row(), flush=True)
-    ours, *stock = results
+            stock.append(measured(hand_written(up, deployment_id, name, serve_pid), up, singles, burst, answers))
+    results = [figures for figures in (ours, *stock) if figures]
+    stock = [figures for figures in stock if figures]
     print(f"{singles} leads one at a time, then {burst} at once, then {answers} answers one at a time "
           f"(this machine: {os.cpu_count()} cores, {settings.flow_run_slots()} flow run slots)")
     print("| runner | one lead to its pause (median) | flow's own time | burst: all paused | leads/s | answer to "
-          "next step (median) |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "next step (median) | runs failed |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for figures in results:
         print(figures.row())
+    for figures in results:
+        print(f"{figures.name}, burst of {burst}: Prefect's server {figures.server_cpu / burst:.2f} s CPU per lead, "
+              f"the runner and its runs {figures.runner_cpu / burst:.2f} s ({os.cpu_count()} cores: at most "
+              f"{os.cpu_count() / ((figures.server_cpu + figures.runner_cpu) / burst):.1f} leads/s at that cost)")
+    if ours is None or ours.failed:
+        raise SystemExit("sopflow's runs did not all reach their approval: see above")
     median = statistics.median
     for base in stock:
         print(f"against {base.name}: one lead {median(base.one_lead) / median(ours.one_lead):.1f}x faster, burst "
               f"{base.all_paused / ours.all_paused:.1f}x, answer {median(base.answers) / median(ours.answers):.1f}x "
               f"(target 10x); sopflow's flow costs {median(ours.flow_own) / median(base.flow_own):.2f}x the "
               "hand-written one (its own time, leads one at a time; target at most 1.1x)")
-    for figures in results:
-        print(f"{figures.name}, burst of {burst}: Prefect's server {figures.server_cpu / burst:.2f} s CPU per lead, "
-              f"the runner and its runs {figures.runner_cpu / burst:.2f} s ({os.cpu_count()} cores: at most "
-              f"{os.cpu_count() / ((figures.server_cpu + figures.runner_cpu) / burst):.1f} leads/s at that cost)")
 
 
 def group_processes(pgid: int) -> list[tuple[int, int, int, str]]:
@@ -333,18 +366,59 @@ def server_rss(pgid: int) -> int:
     return sum(rss for _, _, rss, command in group_processes(pgid) if SERVER_COMMAND in command)
 
 
-def burst(size: int, up: Sopflow, pgid: int) -> None:
+def answer_as_the_ui(up: Sopflow, lead_ids: list[str], count: int) -> list[tuple[str, float, float, str]]:
+    """While a burst runs: answer the first `count` of its leads' runs to pause, one a second, with the request the
+    Prefect UI's form sends (no retry: what the UI would show); (run, when sent, seconds to answer, outcome) each."""
+    sent: list[tuple[str, float, float, str]] = []
+    with prefect_client(up) as api:
+        while len(sent) < count:
+            answered = {run for run, _, _, _ in sent}
+            with up.store() as session:
+                created = list(session.scalars(select(SopRun.flow_run_id).where(
+                    SopRun.lead_id.in_(lead_ids), SopRun.flow_run_id.is_not(None))))
+            waiting = [run for run in settled(api, created).paused if run not in answered]
+            for flow_run_id in waiting[:1]:
+                began = time.time()
+                try:
+                    response = api.post(f"/flow_runs/{flow_run_id}/resume", json={"run_input": ANSWER})
+                    outcome = f"{response.status_code} {response.json().get('status')}"
+                except httpx.HTTPError as exc:
+                    outcome = repr(exc)
+                sent.append((flow_run_id, began, time.time() - began, outcome))
+            time.sleep(1)
+    return sent
+
+
+def burst(size: int, up: Sopflow, pgid: int, answers: int) -> None:
     memory_before = server_rss(pgid)
     started = time.time()
     lead_ids = post_leads(up, [lead(n, "burst") for n in range(size)])
     posted = time.time() - started
+    sent = answer_as_the_ui(up, lead_ids, answers)
     flow_run_ids = flow_runs_of(up, lead_ids, timeout=1800)
-    paused = wait_all_paused(up, flow_run_ids, timeout=3600)
-    print(f"{size} leads POSTed in {posted:.1f} s; all {len(paused)} runs waited at the approval after "
-          f"{max(paused.values()) - started:.1f} s ({size / (max(paused.values()) - started):.1f} leads/s)")
+    answered = {run: began for run, began, _, outcome in sent if outcome == "201 ACCEPT"}  # the others stay paused
+    if sent:
+        print(f"{len(sent)} answers sent as the Prefect UI sends them while the burst ran, from "
+              f"{sent[0][1] - started:.0f} s to {sent[-1][1] - started:.0f} s: {len(answered)} accepted (201 ACCEPT), "
+              f"median {statistics.median(took for _, _, took, _ in sent) * 1000:.0f} ms, slowest "
+              f"{max(took for _, _, took, _ in sent) * 1000:.0f} ms")
+    for flow_run_id, _, _, outcome in sent:
+        if outcome != "201 ACCEPT":
+            print(f"  answer to {flow_run_id}: {outcome}")
+    ended = wait_all_paused(up, [run for run in flow_run_ids if run not in answered], timeout=3600)
+    onward = [next_task_start(up, run, "mark_qualified", began) - began for run, began in answered.items()]
+    if onward:
+        print(f"answered runs: the next step started a median {statistics.median(onward):.2f} s after the answer "
+              f"(slowest {max(onward):.2f} s)")
+    last = max(ended.paused.values()) - started
+    print(f"{size} leads POSTed in {posted:.1f} s; {len(ended.paused)} runs waited at the approval after "
+          f"{last:.1f} s ({len(ended.paused) / last:.1f} leads/s); {len(ended.failed)} failed or crashed")
+    for flow_run_id, why in ended.failed.items():
+        print(f"  flow run {flow_run_id} {why}")
     with up.store() as session:
         states = session.execute(select(SopRun.state).where(SopRun.lead_id.in_(lead_ids))).scalars().all()
-    print(f"store: {len(states)} runs, {sum(s == 'waiting' for s in states)} waiting; none lost: {len(states) == size}")
+    print(f"store: {len(states)} runs, {sum(s == 'waiting' for s in states)} waiting, "
+          f"{sum(s == 'completed' for s in states)} completed; none lost: {len(states) == size}")
     locked = [path.name for path in up.home.glob("*.log") if "database is locked" in path.read_text(errors="replace")]
     locked += ["up.log"] if "database is locked" in up.log.read_text(errors="replace") else []
     print(f'"database is locked" in: {", ".join(locked) or "no log"}')
@@ -376,7 +450,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--singles", type=int, default=9, help="leads sent one at a time")
     parser.add_argument("--leads", type=int, default=40, help="leads sent at once")
-    parser.add_argument("--answers", type=int, default=10)
+    parser.add_argument("--answers", type=int, default=10, help="answers one at a time (with --burst: during it)")
     parser.add_argument("--burst", type=int, default=0, help="instead: a burst of this many leads, then parked runs")
     parser.add_argument("--postgres", action="store_true",
                         help="Prefect's server on a new PostgreSQL database (SOPFLOW_PREFECT_DATABASE_URL), not SQLite")
@@ -392,7 +466,7 @@ def main() -> None:
         print(f"Prefect's server on {'PostgreSQL' if args.postgres else 'SQLite'}")
         with start_sopflow_up(root, sop_dir, settings) as up:
             if args.burst:
-                burst(args.burst, up, up_session(up))
+                burst(args.burst, up, up_session(up), args.answers)
             else:
                 compare(up, args.singles, args.leads, args.answers)
 
