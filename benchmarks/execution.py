@@ -428,13 +428,14 @@ def burst(size: int, up: Sopflow, pgid: int, answers: int) -> None:
     flow_processes = [pid for pid, parent, _, _ in processes if parent in forkservers]  # each run is forked from it
     print(f"flow-run processes (forked from the warm parent) left with {size} runs parked: {len(flow_processes)} "
           f"(of {len(processes)} processes of sopflow up: its server, intake and its workers, forkserver, trackers)")
-    times = []
-    for _ in range(3):
-        began = time.perf_counter()
-        listed = run_cli(up.env, "approvals", "--json")
-        times.append(time.perf_counter() - began)
-    print(f"`sopflow approvals` over {listed.stdout.count('run_id')} waiting: best {min(times):.2f} s "
-          f"(a new process each time)")
+    for args in (("approvals",), ("approvals", "--json")):
+        times = []
+        for _ in range(3):
+            began = time.perf_counter()
+            listed = run_cli(up.env, *args)
+            times.append(time.perf_counter() - began)
+        print(f"`sopflow {' '.join(args)}` listing {len(ended.paused)} waiting: best {min(times):.2f} s of 3 "
+              f"(a new process each time, {len(listed.stdout.splitlines())} lines into a pipe)")
     with environment(up.env):
         from sopflow.store.db import transaction
         from sopflow.store.history import waiting_rows
