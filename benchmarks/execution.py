@@ -119,10 +119,16 @@ def flow_own_seconds(api: httpx.Client, flow_run_id: str) -> float:
     return first["Suspended"] - first["Running"]
 
 
-def wait_all_paused(up: Sopflow, flow_run_ids: list[str], timeout: float) -> Settled:
-    """Once every one of `flow_run_ids` is suspended, failed or crashed: which is which."""
+def wait_all_paused(up: Sopflow, flow_run_ids: list[str], timeout: float,
+                    watch: Callable[[Settled], None] = lambda found: None) -> Settled:
+    """Once every one of `flow_run_ids` is suspended, failed or crashed: which is which. `watch` sees each look."""
+    def look(api: httpx.Client) -> Settled:
+        found = settled(api, flow_run_ids)
+        watch(found)
+        return found
+
     with prefect_client(up) as api:
-        return wait_for(lambda: (found := settled(api, flow_run_ids)) and len(found) == len(flow_run_ids)
+        return wait_for(lambda: (found := look(api)) and len(found) == len(flow_run_ids)
                         and found, f"{len(flow_run_ids)} runs to pause", timeout=timeout, every=0.25)
 
 
@@ -405,7 +411,12 @@ def burst(size: int, up: Sopflow, pgid: int, answers: int) -> None:
     for flow_run_id, _, _, outcome in sent:
         if outcome != "201 ACCEPT":
             print(f"  answer to {flow_run_id}: {outcome}")
-    ended = wait_all_paused(up, [run for run in flow_run_ids if run not in answered], timeout=3600)
+    memory: dict[int, int] = {}  # runs parked: the server's KiB when that many first were
+
+    def sample(found: Settled) -> None:
+        memory.setdefault(len(found.paused), server_rss(pgid))
+
+    ended = wait_all_paused(up, [run for run in flow_run_ids if run not in answered], timeout=3600, watch=sample)
     onward = [next_task_start(up, run, "mark_qualified", began) - began for run, began in answered.items()]
     if onward:
         print(f"answered runs: the next step started a median {statistics.median(onward):.2f} s after the answer "
@@ -444,7 +455,11 @@ def burst(size: int, up: Sopflow, pgid: int, answers: int) -> None:
         with transaction() as session:
             rows = waiting_rows(session, None, None)
         print(f"its query alone: {(time.perf_counter() - began) * 1000:.0f} ms for {len(rows)} rows")
-    print(f"Prefect server memory: {memory_before / 1024:.0f} MiB before, {server_rss(pgid) / 1024:.0f} MiB after")
+    quarters = [next(kib for parked, kib in sorted(memory.items()) if parked >= len(ended.paused) * q // 4)
+                for q in range(1, 5)]
+    print(f"Prefect server memory: {memory_before / 1024:.0f} MiB before; with a quarter, half, three quarters and "
+          f"all of the runs parked: {', '.join(f'{kib / 1024:.0f}' for kib in quarters)} MiB; "
+          f"{server_rss(pgid) / 1024:.0f} MiB at the end")
 
 
 def main() -> None:
