@@ -92,32 +92,39 @@ GAP = "   "  # between columns, as rich's SIMPLE_HEAD box draws them without edg
 
 
 class Grid:
-    """A table: laid out by rich in a terminal; in a pipe, aligned as plain text in one pass, because rich spends
-    about half a millisecond a row measuring and wrapping cells no terminal will wrap."""
+    """A table, aligned in one pass; laid out by rich only in a terminal too narrow for it (rich fits it to the
+    window), because rich spends about half a millisecond a row measuring and wrapping cells."""
 
     def __init__(self, headers: Sequence[str], cells: Sequence[Sequence[str]]) -> None:
         self.headers, self.cells = headers, cells
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        if console.is_terminal:
+        header, rule, body = self._aligned()
+        if not console.is_terminal:
+            yield Text("\n".join([*header, rule, *body]))
+        elif cell_len(rule) <= options.max_width:
+            yield Text("\n".join(header), style="bold", no_wrap=True)
+            yield Text("\n".join([rule, *body]), no_wrap=True)
+        else:
             grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-            for header in self.headers:
-                grid.add_column(header)
+            for name in self.headers:
+                grid.add_column(name)
             for row in self.cells:
                 grid.add_row(*map(Text, row))
             yield grid
-        else:
-            yield Text("\n".join(self._plain_lines()))
 
-    def _plain_lines(self) -> Iterator[str]:
+    def _aligned(self) -> tuple[list[str], str, list[str]]:
+        """The header's lines, the rule under it and the rows' lines, as rich's SIMPLE_HEAD box lays them out."""
         split = [[text.splitlines() or [""] for text in row] for row in [self.headers, *self.cells]]
         widths = [max(cell_len(line) for row in split for line in row[col]) for col in range(len(self.headers))]
-        for index, row in enumerate(split):
+
+        def lines(row: list[list[str]]) -> Iterator[str]:  # a cell of several lines makes its row as tall
             for depth in range(max(map(len, row))):
                 parts = [cell[depth] if depth < len(cell) else "" for cell in row]
                 yield GAP.join(part + " " * (width - cell_len(part)) for part, width in zip(parts, widths))
-            if index == 0:
-                yield "─" * (sum(widths) + len(GAP) * (len(widths) - 1))
+
+        rule = "\u2500" * (sum(widths) + len(GAP) * (len(widths) - 1))
+        return list(lines(split[0])), rule, [line for row in split[1:] for line in lines(row)]
 
 
 def table(rows: Sequence[Row], columns: Sequence[Column], title: str | None = None) -> RenderableType:

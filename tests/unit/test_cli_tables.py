@@ -1,4 +1,4 @@
-"""The CLI's tables: in a pipe, laid out in one pass exactly as rich lays them out; in a terminal, rich's own."""
+"""The CLI's tables: laid out in one pass exactly as rich lays them out; by rich in a terminal too narrow for them."""
 
 from __future__ import annotations
 
@@ -44,9 +44,18 @@ def test_a_titled_table_in_a_pipe_keeps_its_title_line(capsys):
     assert capsys.readouterr().out == "\nDecisions\n" + _rich_layout(ROWS[1:], COLUMNS)
 
 
-def test_in_a_terminal_the_table_is_riches_fitted_to_its_width():
+def test_in_a_narrow_terminal_rich_fits_the_table_to_its_width():
     buffer = io.StringIO()
     Console(file=buffer, force_terminal=True, width=40, color_system="standard").print(table(ROWS, COLUMNS))
     lines = buffer.getvalue().splitlines()
     assert "\x1b[1m" in lines[0]  # the header in bold
     assert max(len(Text.from_ansi(line).plain) for line in lines) <= 40  # cells wrapped to the terminal's width
+
+
+def test_in_a_terminal_wide_enough_the_table_is_the_same_with_its_header_in_bold():
+    buffer = io.StringIO()
+    Console(file=buffer, force_terminal=True, width=200, color_system="standard").print(table(ROWS, COLUMNS))
+    printed = buffer.getvalue()
+    assert printed.startswith("\x1b[1m")  # the header in bold
+    assert "".join(line.rstrip() + "\n" for line in Text.from_ansi(printed).plain.splitlines()) == \
+        _rich_layout(ROWS, COLUMNS)
