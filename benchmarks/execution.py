@@ -383,8 +383,8 @@ def answer_as_the_ui(up: Sopflow, lead_ids: list[str], count: int) -> list[tuple
                 created = list(session.scalars(select(SopRun.flow_run_id).where(
                     SopRun.lead_id.in_(lead_ids), SopRun.flow_run_id.is_not(None))))
             waiting = [run for run in settled(api, created).paused if run not in answered]
-            for flow_run_id in waiting[:1]:
-                began = time.time()
+            if waiting:
+                flow_run_id, began = waiting[0], time.time()
                 try:
                     response = api.post(f"/flow_runs/{flow_run_id}/resume", json={"run_input": ANSWER})
                     outcome = f"{response.status_code} {response.json().get('status')}"

@@ -3,7 +3,7 @@
 Why: Prefect starts most of them `BEGIN DEFERRED` (only a few pass `with_for_update`). Such a transaction reads
 first; if another connection commits a write before it writes, SQLite cannot let it write on its old snapshot and
 fails it at once with "database is locked" (SQLITE_BUSY_SNAPSHOT; the busy timeout does not apply). Under a burst of
-leads Prefect answered 3 of 5 resumes sent as its UI sends them with 503 that way, and some of the dispatcher's
+leads Prefect answered 13 of 20 resumes sent as its UI sends them with 503 that way, and some of the dispatcher's
 batch creations. Started IMMEDIATE, a transaction takes the write lock first and waits its turn under the busy
 timeout instead, as Prefect's own note in `setup_sqlite` advises. Reads outside a transaction are left as they are.
 

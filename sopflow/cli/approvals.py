@@ -9,7 +9,7 @@ import typer
 
 from sopflow import settings
 from sopflow.cli.app import app
-from sopflow.cli.catalog import check_name, check_sop, loaded_on_file, sops_on_file
+from sopflow.cli.catalog import check_name, check_sop, loaded_on_file, sops_to_check
 from sopflow.cli.output import Json, emit, fail, say, waited
 from sopflow.forms import FEEDBACK_HELP, input_kind, shown
 from sopflow.schema import ApprovalStep, Sop
@@ -33,7 +33,7 @@ def approvals(
     from sopflow.store.db import transaction
     from sopflow.store.history import waiting_rows
 
-    sops, base = sops_on_file() if sop or step else {}, settings.ui_url()  # the files only check a filter's names
+    sops, base = sops_to_check(sop, step), settings.ui_url()
     with transaction() as session:
         check_sop("approvals", session, sop, sops)
         if step is not None:

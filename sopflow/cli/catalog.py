@@ -21,6 +21,12 @@ def sops_on_file() -> dict[str, Sop]:
     return {sop_id: loaded.sop for sop_id, loaded in loaded_on_file().items()}
 
 
+def sops_to_check(*filters: str | None) -> dict[str, Sop]:
+    """`sops_on_file` when a filter was given, to check the names it gives; else none: a listing without filters
+    needs no SOP file, and reading them all takes a tenth of a second."""
+    return sops_on_file() if any(name is not None for name in filters) else {}
+
+
 def loaded_on_file() -> dict[str, LoadedSop]:
     """`sops_on_file` with where each came from (load it before opening a store transaction: it records versions)."""
     from sopflow.catalog import validate

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from sopflow.cli.app import app
-from sopflow.cli.catalog import check_sop, sops_on_file
+from sopflow.cli.catalog import check_sop, sops_to_check
 from sopflow.cli.output import Json, choices, emit, fail, picked, say
 from sopflow.store import RUN_STATES
 
@@ -25,8 +25,9 @@ def runs(
     from sopflow.store.db import transaction
     from sopflow.store.history import run_rows
 
+    sops = sops_to_check(sop)  # loading the SOP files records versions: before the transaction
     with transaction() as session:
-        check_sop("runs", session, sop, sops_on_file())
+        check_sop("runs", session, sop, sops)
         rows = run_rows(session, sop, picked(state))
     columns = [("Flow run", lambda r: r["run_id"] or "(not started)"),
                ("SOP", lambda r: f"{r['sop']} v{r['sop_version'] or '?'}"), ("Company", lambda r: r["company"]),
