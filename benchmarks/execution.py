@@ -119,6 +119,13 @@ def flow_own_seconds(api: httpx.Client, flow_run_id: str) -> float:
     return first["Suspended"] - first["Running"]
 
 
+def first_states_after(api: httpx.Client, flow_run_id: str, after: float, names: tuple[str, ...]) -> list[float]:
+    """Seconds from `after` to the run's first state of each of `names` after it."""
+    states = api.get("/flow_run_states/", params={"flow_run_id": flow_run_id}).json()
+    return [min(moment(s["timestamp"]) for s in states if s["name"] == name and moment(s["timestamp"]) >= after)
+            - after for name in names]
+
+
 def wait_all_paused(up: Sopflow, flow_run_ids: list[str], timeout: float,
                     watch: Callable[[Settled], None] = lambda found: None) -> Settled:
     """Once every one of `flow_run_ids` is suspended, failed or crashed: which is which. `watch` sees each look."""
@@ -419,8 +426,12 @@ def burst(size: int, up: Sopflow, pgid: int, answers: int) -> None:
     ended = wait_all_paused(up, [run for run in flow_run_ids if run not in answered], timeout=3600, watch=sample)
     onward = [next_task_start(up, run, "mark_qualified", began) - began for run, began in answered.items()]
     if onward:
+        with prefect_client(up) as api:
+            taken = [first_states_after(api, run, began, ("Pending", "Running")) for run, began in answered.items()]
         print(f"answered runs: the next step started a median {statistics.median(onward):.2f} s after the answer "
-              f"(slowest {max(onward):.2f} s)")
+              f"(slowest {max(onward):.2f} s); the runner took them (Pending) after "
+              f"{statistics.median(pending for pending, _ in taken):.2f} s, their processes were Running after "
+              f"{statistics.median(running for _, running in taken):.2f} s")
     last = max(ended.paused.values()) - started
     print(f"{size} leads POSTed in {posted:.1f} s; {len(ended.paused)} runs waited at the approval after "
           f"{last:.1f} s ({len(ended.paused) / last:.1f} leads/s); {len(ended.failed)} failed or crashed")

@@ -8,7 +8,8 @@ runner marks it Crashed as it would any process it started.
 
 `WarmRunner` is Prefect's `Runner` with its starter swapped for `WarmStarter`, and it polls for scheduled runs
 not only every `query_seconds` but also at once when a run ends (a slot is free) or when `wake()` says new runs
-were created. These use the runner's private poller and limit manager, so prefect is pinned exactly
+were created. A resumed run (someone answered its approval) takes a free slot before new runs, however many of
+a burst wait. These use the runner's private poller and limit manager, so prefect is pinned exactly
 (constraints.txt); the flow tests run every flow through it.
 """
 
@@ -31,6 +32,11 @@ from prefect.settings import get_current_settings
 
 # Imported once by the forkserver, so that every flow run's process starts with them loaded.
 PRELOAD = ["deployments.warm_child"]
+
+
+def resumed(flow_run: FlowRun) -> bool:
+    """Whether `flow_run` is scheduled again after a pause (an answer, or a wait that is over), not new."""
+    return flow_run.state_name == "Resuming"
 
 
 def forkserver() -> multiprocessing.context.ForkServerContext:
@@ -97,7 +103,7 @@ class WarmRunner(Runner):
         poller, slots = self._scheduled_run_poller, self._limit_manager
         poller._resolve_starter = self._warm_starter
         self._poll_now = asyncio.Event()
-        release, poll_every = slots.release, poller.run
+        release, poll_every, submit = slots.release, poller.run, poller._submit_scheduled_flow_runs
 
         def release_and_poll(token: UUID) -> None:
             release(token)
@@ -108,7 +114,13 @@ class WarmRunner(Runner):
                 loops.start_soon(poll_every)
                 loops.start_soon(self._poll_when_woken)
 
+        async def submit_resumed_first(flow_run_response: list[FlowRun], task_group: anyio.abc.TaskGroup) -> None:
+            # Prefect's poller takes runs by scheduled time, and a resumed run's is the moment of its answer.
+            await submit([run for run in flow_run_response if resumed(run)], task_group)
+            await submit([run for run in flow_run_response if not resumed(run)], task_group)
+
         slots.release, poller.run = release_and_poll, poll_every_and_when_woken
+        poller._submit_scheduled_flow_runs = submit_resumed_first
         return self
 
     def wake(self) -> None:

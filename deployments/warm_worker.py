@@ -14,18 +14,20 @@ from uuid import UUID
 import anyio
 import anyio.abc
 from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.responses import WorkerFlowRunResponse
 from prefect.flows import load_flow_from_flow_run
 from prefect.runner._flow_run_executor import FlowRunExecutionResult, FlowRunExecutorContext
 from prefect.runner._process_manager import ProcessHandle
 from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
 from prefect.workers.process import ProcessJobConfiguration, ProcessWorker, ProcessWorkerResult
 
-from deployments.warm_start import WarmStarter, forkserver, warm_up
+from deployments.warm_start import WarmStarter, forkserver, resumed, warm_up
 
 
 class WarmProcessWorker(ProcessWorker):
     """A process worker whose flow runs are forked warm; the work pool's job `env` reaches each run. When a run's
-    process ends it polls the pool at once, as `sopflow up`'s runner does, rather than at its next poll."""
+    process ends it polls the pool at once, as `sopflow up`'s runner does, rather than at its next poll; a resumed
+    run takes a free slot before new ones."""
 
     _polling_now = False
 
@@ -37,6 +39,10 @@ class WarmProcessWorker(ProcessWorker):
         super()._release_limit_slot(flow_run_id)
         if self._runs_task_group is not None and not self._polling_now:
             self._runs_task_group.start_soon(self._poll_now)
+
+    async def _submit_scheduled_flow_runs(self, flow_run_response: list[WorkerFlowRunResponse]) -> list[FlowRun]:
+        first = sorted(flow_run_response, key=lambda entry: not resumed(entry.flow_run))  # stable: else as Prefect sent
+        return await super()._submit_scheduled_flow_runs(first)
 
     async def _poll_now(self) -> None:
         self._polling_now = True

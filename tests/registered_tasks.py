@@ -32,3 +32,16 @@ def stall_or_raise(context: dict[str, Any]) -> dict[str, Any]:
             marker.write_text(str(os.getpid()))
             time.sleep(600)
     return {"checked": True}
+
+
+def held_until_released(context: dict[str, Any]) -> dict[str, Any]:
+    """For the priority tests: "Held Inc" writes HANG_DIR/<lead id>.held and holds its run's slot until the test
+    writes HANG_DIR/<lead id>.go (two minutes at most)."""
+    lead = context["lead"]
+    if lead["company"] == "Held Inc":
+        folder = Path(os.environ["HANG_DIR"])
+        (folder / f"{lead['id']}.held").touch()
+        deadline = time.monotonic() + 120
+        while not (folder / f"{lead['id']}.go").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return {"held": lead["company"] == "Held Inc"}

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from typing import Any, TypeVar
@@ -112,6 +113,16 @@ def flow_state(up, flow_run_id: str) -> str:
             return api.get(f"/flow_runs/{flow_run_id}").json()["state"]["type"]
     except httpx.TimeoutException:
         return ""
+
+
+def taken_at(up, flow_run_id: str, after: float = 0.0) -> float:
+    """When a runner or worker took the flow run (its first Pending state) at or after `after` (epoch seconds)."""
+    def pending() -> float | None:
+        with up.api() as api:
+            states = api.get("/flow_run_states/", params={"flow_run_id": flow_run_id}).json()
+        times = [datetime.fromisoformat(s["timestamp"]).timestamp() for s in states if s["type"] == "PENDING"]
+        return min((t for t in times if t >= after), default=None)
+    return wait_for(pending, f"flow run {flow_run_id} to be taken")
 
 
 def form_description(up, flow_run_id: str, pause_key: str) -> str:

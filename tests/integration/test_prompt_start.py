@@ -2,11 +2,13 @@
 
 This `sopflow up` polls Prefect for runs only once an hour (PREFECT_RUNNER_POLL_FREQUENCY) and runs one flow
 run at a time: every run below starts because the dispatcher woke the runner after creating it, because the run
-before it ended and freed the slot, or because `sopflow approve` nudged the dispatcher.
+before it ended and freed the slot, or because `sopflow approve` nudged the dispatcher. A freed slot goes to an
+answered run before new leads' runs.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -15,7 +17,7 @@ import pytest
 
 from sopflow.services.nudge import ANSWERED, send_nudge
 from tests.server_fixture import Sopflow, start_one_sop_up
-from tests.support import flow_state, sop_run, sopflow, wait_for
+from tests.support import flow_state, sop_run, sopflow, taken_at, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -29,6 +31,7 @@ roles: {ops: [Dana Reyes], rep: [Alex Kim]}
 trigger: {event: new_lead}
 review: {every: 12w, owner: ops}
 steps:
+  - {id: check, kind: task, owner: ops, function: held}
   - {id: start_working, kind: update_lead, owner: ops, status: working}
   - {id: rep_check, kind: approval, owner: rep, prompt: "Worth a call?"}
   - {id: mark_qualified, kind: update_lead, owner: rep, status: qualified}
@@ -37,14 +40,22 @@ steps:
 
 @pytest.fixture(scope="module")
 def hourly_up(tmp_path_factory) -> Iterator[Sopflow]:
-    settings = {"PREFECT_RUNNER_POLL_FREQUENCY": "3600", "SOPFLOW_FLOW_RUN_SLOTS": "1"}
-    with start_one_sop_up(tmp_path_factory.mktemp("hourly-up"), ASK_SOP, settings) as up:
+    root = tmp_path_factory.mktemp("hourly-up")
+    (root / "hang").mkdir()  # where a "Held Inc" lead's run says it holds the slot, and is told to let go
+    settings = {"PREFECT_RUNNER_POLL_FREQUENCY": "3600", "SOPFLOW_FLOW_RUN_SLOTS": "1", "HANG_DIR": str(root / "hang"),
+                "SOPFLOW_TASKS": "held=tests.registered_tasks:held_until_released"}
+    with start_one_sop_up(root, ASK_SOP, settings) as up:
         yield up
 
 
-def post_leads(up: Sopflow, count: int, tag: str) -> list[str]:
+def post_leads(up: Sopflow, count: int, tag: str, **fields: str) -> list[str]:
     with httpx.Client(base_url=up.intake_url, headers={"Authorization": f"Bearer {up.token}"}) as intake:
-        return [intake.post("/leads", json={"email": f"{tag}-{n}@prompt.example"}).json()["id"] for n in range(count)]
+        return [intake.post("/leads", json={"email": f"{tag}-{n}@prompt.example", **fields}).json()["id"]
+                for n in range(count)]
+
+
+def flow_run_of(up: Sopflow, lead_id: str) -> str:
+    return wait_for(lambda: (run := sop_run(up, lead_id, "quick-ask")) and run.flow_run_id, "the lead's flow run")
 
 
 def paused_run(up: Sopflow, lead_id: str) -> str | None:
@@ -66,6 +77,26 @@ def test_an_answer_moves_its_run_on_though_the_runner_polls_hourly(hourly_up):
     sopflow(hourly_up.env, "approve", flow_run_id, "--approver", "Alex Kim")
     wait_for(lambda: flow_state(hourly_up, flow_run_id) == "COMPLETED", "the answered run to finish", timeout=60)
     assert sop_run(hourly_up, lead_id, "quick-ask").state == "completed"
+
+
+def test_a_freed_slot_goes_to_an_answered_run_before_new_leads_runs_that_waited_longer(hourly_up):
+    up, hang = hourly_up, hourly_up.home.parent / "hang"
+    answered_lead = post_leads(up, 1, "answered")[0]
+    answered = wait_for(lambda: paused_run(up, answered_lead), "the rep's ask")
+    held = post_leads(up, 1, "held", company="Held Inc")[0]  # its run holds the only slot
+    wait_for(lambda: (hang / f"{held}.held").exists(), "the held run to take the slot")
+    newer = [flow_run_of(up, lead_id) for lead_id in post_leads(up, 2, "newer")]
+    assert [flow_state(up, run) for run in newer] == ["SCHEDULED"] * 2  # waiting for the slot
+
+    answered_at = time.time()
+    sopflow(up.env, "approve", answered, "--approver", "Alex Kim")
+    wait_for(lambda: flow_state(up, answered) == "SCHEDULED", "the answered run to be scheduled again")
+    (hang / f"{held}.go").touch()
+
+    wait_for(lambda: flow_state(up, answered) == "COMPLETED", "the answered run to finish", timeout=60)
+    for run in newer:
+        wait_for(lambda run=run: flow_state(up, run) == "PAUSED", "the new lead's run to reach the rep's ask", timeout=60)
+    assert taken_at(up, answered, answered_at) < min(taken_at(up, run) for run in newer)
 
 
 def test_stray_datagrams_on_the_dispatcher_port_wake_nothing_that_breaks(hourly_up):

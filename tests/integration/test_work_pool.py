@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from sopflow.settings import PROJECT_ROOT
 from sopflow.store.models import OutboxEmail
 from tests.postgres import new_database
 from tests.server_fixture import FIXTURE_SOPS, Sopflow, start_sopflow_up
-from tests.support import add_lead, answer, finished, flow_state, sop_run, wait_for
+from tests.support import add_lead, answer, finished, flow_state, sop_run, taken_at, wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 POOL = "sales"
@@ -153,3 +154,23 @@ def test_the_warm_worker_takes_the_next_waiting_run_as_soon_as_one_ends(pooled_u
             wait_for(lambda run=run: flow_state(up, run.flow_run_id) == "PAUSED", "the run to reach its approval",
                      timeout=120)
     assert [submitted_by(up, run.flow_run_id) for run in runs] == [["one-slot"]] * 3
+
+
+def test_an_answered_run_takes_the_warm_workers_free_slot_before_runs_that_waited_longer(pooled_up):
+    """Two new leads' runs wait in the pool, scheduled before the answer: the answered run is taken first."""
+    up = pooled_up
+    answered = add_lead(up)
+    run = wait_for(lambda: (r := sop_run(up, answered["id"], SOP)) and r.flow_run_id and r, "the flow run")
+    with warm_worker(up, "to-the-pause"):
+        wait_for(lambda: flow_state(up, run.flow_run_id) == "PAUSED", "the run to reach its approval", timeout=120)
+    newer = [wait_for(lambda lead=lead: (r := sop_run(up, lead["id"], SOP)) and r.flow_run_id and r,
+                      "the flow run to be created") for lead in (add_lead(up), add_lead(up))]
+    answered_at = time.time()
+    answer(up, answered["id"], "manager_check", "Maria Lopez")
+    wait_for(lambda: flow_state(up, run.flow_run_id) == "SCHEDULED", "the answered run to be scheduled again")
+    with warm_worker(up, "one-slot-again", {"PREFECT_WORKER_QUERY_SECONDS": "3600", "SOPFLOW_FLOW_RUN_SLOTS": "1"}):
+        finished(up, answered["id"], SOP)
+        for other in newer:
+            wait_for(lambda other=other: flow_state(up, other.flow_run_id) == "PAUSED", "the run to reach its approval",
+                     timeout=120)
+    assert taken_at(up, run.flow_run_id, answered_at) < min(taken_at(up, other.flow_run_id) for other in newer)
