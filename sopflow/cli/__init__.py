@@ -6,7 +6,6 @@ import os
 import sys
 
 import typer
-from typer import rich_utils
 
 from sopflow.cli import (approvals, audit, catalogue, db, export, feedback, history, leads, report, review, runs,  # noqa: F401
                          show, snop, sops)  # (each registers its commands)
@@ -45,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         code = typer.main.get_command(app).main(args=argv, prog_name="sopflow", standalone_mode=False)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
     except typer.TyperException as exc:  # a usage error: typer's own click raises these
+        from typer import rich_utils  # here, not above: importing it costs every command 0.15 to 0.3 s
+
         rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
         raise SystemExit(getattr(exc, "exit_code", 2)) from None
     except typer.Abort:

@@ -438,3 +438,14 @@ def test_every_command_and_option_has_help_text():
         assert command.help, path
         for param in command.params:
             assert getattr(param, "help", None), (path, param.name)
+
+
+def test_the_cli_starts_without_what_only_help_errors_or_prefect_commands_need():
+    """Every command pays for what `sopflow.cli` imports: typer's rich error and help formatting (with rich's
+    Markdown) is imported when a usage error is shown, Prefect by the commands that talk to it."""
+    probe = "import sys, sopflow.cli; print(sorted(m for m in sys.argv[1:] if m in sys.modules))"
+    heavy = ["typer.rich_utils", "rich.markdown", "prefect"]
+    loaded = subprocess.run([sys.executable, "-c", probe, *heavy], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+    error = subprocess.run([sys.executable, "-m", "sopflow.cli", "approvals", "--bogus"], capture_output=True, text=True)
+    assert error.returncode == 2 and "No such option: --bogus" in error.stderr
