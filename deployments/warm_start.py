@@ -39,6 +39,12 @@ def resumed(flow_run: FlowRun) -> bool:
     return flow_run.state_name == "Resuming"
 
 
+def run_environment() -> dict[str, str]:
+    """The environment a flow run's process gets (before its own variables): the runner's now, with its Prefect
+    settings, as Prefect's engine starter gives its processes (the forkserver kept the one it started with)."""
+    return {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True)}
+
+
 def forkserver() -> multiprocessing.context.ForkServerContext:
     """The forkserver context every flow run is forked from; it starts on first use, with PRELOAD imported."""
     context = multiprocessing.get_context("forkserver")
@@ -58,10 +64,7 @@ class WarmStarter:
 
     async def start(self, flow_run: FlowRun,
                     task_status: anyio.abc.TaskStatus[ProcessHandle] = anyio.TASK_STATUS_IGNORED) -> None:
-        # The runner's environment now (the forkserver kept the one it started with), as Prefect's engine starter
-        # gives its processes, and the run's own variables.
-        env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True), **self._job_env,
-               "PREFECT__FLOW_RUN_ID": str(flow_run.id),
+        env = {**run_environment(), **self._job_env, "PREFECT__FLOW_RUN_ID": str(flow_run.id),
                "PREFECT__ENABLE_CANCELLATION_AND_CRASHED_HOOKS": "false",  # the runner runs them
                **({"PREFECT__DEPLOYMENT_NAME": self._deployment_name} if self._deployment_name else {})}
         registered = self._register(flow_run.id, env)
@@ -149,6 +152,13 @@ class WarmRunner(Runner):
 
 
 def warm_up() -> None:
-    """Start the forkserver now (it imports PRELOAD), so the first flow run does not wait for it."""
+    """Start the forkserver now (it imports PRELOAD), so the first flow run does not wait for it, in the environment
+    flow runs get: each then reuses the Prefect settings the forkserver read (`warm_child.run_settings`)."""
     forkserver()
-    multiprocessing.forkserver.ensure_running()
+    inherited = dict(os.environ)
+    os.environ.update(run_environment())  # the forkserver's process starts with os.environ as it is
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        os.environ.clear()
+        os.environ.update(inherited)

@@ -82,7 +82,6 @@ def run_worker(pool: str, name: str | None, limit: int, say: Any = print, poll_s
     signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
     if os.environ.get("PREFECT_WORKER_QUERY_SECONDS"):
         poll_seconds = PREFECT_WORKER_QUERY_SECONDS.value()
-    warm_up()
 
     async def work() -> None:
         async with WarmProcessWorker(name=name, work_pool_name=pool, limit=limit) as worker:
@@ -91,6 +90,7 @@ def run_worker(pool: str, name: str | None, limit: int, say: Any = print, poll_s
 
     try:
         with temporary_settings(updates={PREFECT_WORKER_QUERY_SECONDS: poll_seconds}):
+            warm_up()  # under the settings its runs get
             asyncio.run(work())
     except KeyboardInterrupt:
         pass

@@ -4,6 +4,10 @@ environment changes them; no heartbeat unless one is asked for."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+
+from sopflow.settings import PROJECT_ROOT
 
 
 def test_flow_runs_read_prefect_settings_once_and_send_no_heartbeat_unless_asked(sopflow_home, monkeypatch):
@@ -18,3 +22,36 @@ def test_flow_runs_read_prefect_settings_once_and_send_no_heartbeat_unless_asked
     assert other.api.url == "http://127.0.0.1:9/api" and other.flows.heartbeat_frequency is None
     monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "60")
     assert warm_child.run_settings(dict(os.environ)).flows.heartbeat_frequency == 60
+
+
+def reads_parent_settings_probe(env: dict[str, str], answer) -> None:
+    """Run in a process forked from the forkserver, as a flow run is: does it reuse the parent's settings?"""
+    from deployments.warm_child import reads_parent_settings
+
+    answer.put(reads_parent_settings(env))
+
+
+FORKED_RUN = """
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from deployments.warm_start import forkserver, run_environment, warm_up
+from tests.unit.test_warm_child import reads_parent_settings_probe
+
+with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # as `sopflow up` and `sopflow worker` run
+    warm_up()
+    context = forkserver()
+    answer = context.SimpleQueue()
+    run = context.Process(target=reads_parent_settings_probe, args=(run_environment(), answer))
+    run.start()
+    print(answer.get())
+    run.join()
+"""
+
+
+def test_a_forked_run_reuses_the_prefect_settings_the_forkserver_read(sopflow_home):
+    """The forkserver starts in the environment runs get (the runner's settings, as Prefect's starter passes them,
+    spell values differently from the environment: 'False' for 'false', defaults marked set)."""
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(PROJECT_ROOT)}
+    forked = subprocess.run([sys.executable, "-c", FORKED_RUN], env=env, cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert forked.returncode == 0, forked.stderr
+    assert forked.stdout.strip() == "True"
