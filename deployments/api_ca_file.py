@@ -1,0 +1,48 @@
+"""The CA file flow runs' Prefect clients load when Prefect's API is plain HTTP, where TLS never happens.
+
+Every Prefect API client builds a TLS context from certifi's bundle of about 150 CAs, even for an `http://` API,
+and a flow run's process makes about seven (the engine's, its loop thread's, the log and event workers', the
+suspension watcher's): about 25 ms of CPU each, a fifth of a run's own CPU. Pointing
+`PREFECT_API_SSL_CERT_FILE` at a file of one CA makes each a fraction of a millisecond. Only for a plain-HTTP API
+and only when no CA file or skip-verify is configured: an `https://` API keeps its verification as configured.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+
+import certifi
+
+from sopflow import settings
+
+BEGIN, END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+TLS_SETTINGS = ("PREFECT_API_SSL_CERT_FILE", "PREFECT_API_TLS_INSECURE_SKIP_VERIFY")
+
+
+def plain_http_ca(env: Mapping[str, str]) -> dict[str, str]:
+    """The setting to add to a flow run's environment `env` (Prefect's settings included): the one-CA file when
+    its API is plain HTTP and nothing about TLS is configured, else nothing."""
+    if not env.get("PREFECT_API_URL", "").startswith("http://") or any(env.get(name) for name in TLS_SETTINGS):
+        return {}
+    path = _one_ca_file(settings.home())
+    return {"PREFECT_API_SSL_CERT_FILE": path} if path else {}
+
+
+@lru_cache(maxsize=4)
+def _one_ca_file(home: Path) -> str | None:
+    """The first CA of certifi's bundle, written (atomically: runs may be reading it) under sopflow's `home`; None
+    when it cannot be written to (the runs then load the whole bundle, as Prefect does)."""
+    bundle = Path(certifi.where()).read_text()
+    first = bundle[bundle.index(BEGIN):bundle.index(END) + len(END)] + "\n"
+    path = home / "plain-http-api-ca.pem"
+    part = path.with_name(f"{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part.write_text(first)
+        os.replace(part, path)
+    except OSError:
+        return None
+    return str(path)
