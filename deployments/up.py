@@ -19,6 +19,7 @@ from sopflow.capacity import check_capacity
 from sopflow.catalog import load_all
 from sopflow.errors import SopInvalid
 from sopflow.logs import log_to_stderr
+from sopflow.services.api_ca_file import plain_http_ca_setting
 from sopflow.store.schema_version import upgrade
 
 
@@ -69,7 +70,7 @@ def run_up(port: int, intake_port: int, pool: str | None = None,
         updates: dict[Any, str] = {PREFECT_API_URL: api_url}
         if auth:
             os.environ["PREFECT_API_AUTH_STRING"] = updates[PREFECT_API_AUTH_STRING] = auth
-        stack.enter_context(temporary_settings(updates=updates))
+        stack.enter_context(temporary_settings(updates={**updates, **plain_http_ca_setting(api_url)}))
 
         from deployments.dispatcher import Dispatcher
         from deployments.serve import serve_sops, sop_deployments, sop_runner

@@ -30,7 +30,7 @@ from prefect.runner._control_channel import ControlChannel
 from prefect.runner._process_manager import ProcessHandle
 from prefect.settings import get_current_settings
 
-from deployments.api_ca_file import plain_http_ca
+from sopflow.services.api_ca_file import plain_http_ca
 
 # Imported once by the forkserver, so that every flow run's process starts with them loaded.
 PRELOAD = ["deployments.warm_child"]
@@ -44,7 +44,7 @@ def resumed(flow_run: FlowRun) -> bool:
 def run_environment() -> dict[str, str]:
     """The environment a flow run's process gets (before its own variables): the runner's now, with its Prefect
     settings, as Prefect's engine starter gives its processes (the forkserver kept the one it started with), and
-    for a plain-HTTP API a CA file its Prefect clients load in no time (`deployments.api_ca_file`)."""
+    for a plain-HTTP API a CA file its Prefect clients load in no time (`sopflow.services.api_ca_file`)."""
     env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True)}
     return {**env, **plain_http_ca(env)}
 

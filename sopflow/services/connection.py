@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sopflow import settings
+from sopflow.services.api_ca_file import plain_http_ca_setting
 
 
 class PrefectUnavailable(RuntimeError):
@@ -28,7 +29,7 @@ def prefect_api() -> Iterator[str]:
     auth = settings.prefect_auth_string()
     if auth:
         updates[PREFECT_API_AUTH_STRING] = auth
-    with temporary_settings(updates=updates):
+    with temporary_settings(updates={**updates, **plain_http_ca_setting(url)}):
         yield url
 
 

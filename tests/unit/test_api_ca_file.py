@@ -9,7 +9,7 @@ from pathlib import Path
 import certifi
 import pytest
 
-from deployments.api_ca_file import plain_http_ca
+from sopflow.services.api_ca_file import plain_http_ca
 
 
 def test_a_plain_http_api_gets_a_file_of_one_ca_that_a_tls_context_loads(sopflow_home):
@@ -30,3 +30,15 @@ def test_a_plain_http_api_gets_a_file_of_one_ca_that_a_tls_context_loads(sopflow
 ], ids=["https", "own CA file", "skip verify", "no API URL"])
 def test_an_https_api_or_an_operators_tls_setting_is_left_alone(sopflow_home, env):
     assert plain_http_ca(env) == {}
+
+
+def test_sopflows_own_clients_of_a_plain_http_api_load_the_one_ca_file(sopflow_home, monkeypatch):
+    """The dispatcher, the worker and each CLI command talk to Prefect inside `prefect_api()`."""
+    from prefect.client.orchestration import get_client
+
+    from sopflow.services.connection import prefect_api
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    with prefect_api(), get_client(sync_client=True) as client:
+        loaded = client._client._transport._pool._ssl_context.cert_store_stats()["x509_ca"]
+    assert loaded == 1

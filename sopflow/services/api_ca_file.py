@@ -1,10 +1,11 @@
-"""The CA file flow runs' Prefect clients load when Prefect's API is plain HTTP, where TLS never happens.
+"""The CA file sopflow's Prefect clients load when Prefect's API is plain HTTP, where TLS never happens.
 
-Every Prefect API client builds a TLS context from certifi's bundle of about 150 CAs, even for an `http://` API,
-and a flow run's process makes about seven (the engine's, its loop thread's, the log and event workers', the
-suspension watcher's): about 25 ms of CPU each, a fifth of a run's own CPU. Pointing
-`PREFECT_API_SSL_CERT_FILE` at a file of one CA makes each a fraction of a millisecond. Only for a plain-HTTP API
-and only when no CA file or skip-verify is configured: an `https://` API keeps its verification as configured.
+Every Prefect API client builds a TLS context from certifi's bundle of about 150 CAs, even for an `http://` API:
+25 to 40 ms of CPU each. A flow run's process makes about seven (the engine's, its loop thread's, the log and
+event workers', the suspension watcher's), a fifth of a run's own CPU; the dispatcher two per round, on the way
+of every new lead; each CLI command one. Pointing `PREFECT_API_SSL_CERT_FILE` at a file of one CA makes each
+1 to 2 ms. Only for a plain-HTTP API and only when no CA file or skip-verify is configured: an `https://` API
+keeps its verification as configured.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import certifi
 
@@ -29,6 +31,15 @@ def plain_http_ca(env: Mapping[str, str]) -> dict[str, str]:
         return {}
     path = _one_ca_file(settings.home())
     return {"PREFECT_API_SSL_CERT_FILE": path} if path else {}
+
+
+def plain_http_ca_setting(url: str) -> dict[Any, str]:
+    """`plain_http_ca` as an update of this process's Prefect settings (`temporary_settings`), for its clients of
+    the API at `url`."""
+    from prefect.settings import PREFECT_API_SSL_CERT_FILE, get_current_settings
+
+    env = {**get_current_settings().to_environment_variables(exclude_unset=True), "PREFECT_API_URL": url}
+    return {PREFECT_API_SSL_CERT_FILE: path for path in plain_http_ca(env).values()}
 
 
 @lru_cache(maxsize=4)
