@@ -27,19 +27,24 @@ TLS_SETTINGS = ("PREFECT_API_SSL_CERT_FILE", "PREFECT_API_TLS_INSECURE_SKIP_VERI
 def plain_http_ca(env: Mapping[str, str]) -> dict[str, str]:
     """The setting to add to a flow run's environment `env` (Prefect's settings included): the one-CA file when
     its API is plain HTTP and nothing about TLS is configured, else nothing."""
-    if not env.get("PREFECT_API_URL", "").startswith("http://") or any(env.get(name) for name in TLS_SETTINGS):
-        return {}
-    path = _one_ca_file(settings.home())
+    path = _ca_file_for(env.get("PREFECT_API_URL", ""), any(env.get(name) for name in TLS_SETTINGS))
     return {"PREFECT_API_SSL_CERT_FILE": path} if path else {}
 
 
 def plain_http_ca_setting(url: str) -> dict[Any, str]:
-    """`plain_http_ca` as an update of this process's Prefect settings (`temporary_settings`), for its clients of
-    the API at `url`."""
+    """The same as an update of this process's Prefect settings (`temporary_settings`), for its clients of the API
+    at `url`. Asks which API settings were set rather than serializing them all as the run environment does
+    (about 30 ms, and this runs per request); a default, as from SSL_CERT_FILE, is not the operator's setting."""
     from prefect.settings import PREFECT_API_SSL_CERT_FILE, get_current_settings
 
-    env = {**get_current_settings().to_environment_variables(exclude_unset=True), "PREFECT_API_URL": url}
-    return {PREFECT_API_SSL_CERT_FILE: path for path in plain_http_ca(env).values()}
+    configured = get_current_settings().api.model_fields_set & {"ssl_cert_file", "tls_insecure_skip_verify"}
+    path = _ca_file_for(url, bool(configured))
+    return {PREFECT_API_SSL_CERT_FILE: path} if path else {}
+
+
+def _ca_file_for(url: str, tls_configured: bool) -> str | None:
+    """The one-CA file for a plain-HTTP `url` with no TLS setting of the operator's, else None."""
+    return _one_ca_file(settings.home()) if url.startswith("http://") and not tls_configured else None
 
 
 @lru_cache(maxsize=4)

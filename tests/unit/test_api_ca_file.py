@@ -42,3 +42,14 @@ def test_sopflows_own_clients_of_a_plain_http_api_load_the_one_ca_file(sopflow_h
     with prefect_api(), get_client(sync_client=True) as client:
         loaded = client._client._transport._pool._ssl_context.cert_store_stats()["x509_ca"]
     assert loaded == 1
+
+
+def test_an_operators_tls_setting_keeps_sopflows_own_clients_as_configured(sopflow_home):
+    from prefect.settings import PREFECT_API_TLS_INSECURE_SKIP_VERIFY, temporary_settings
+
+    from sopflow.services.api_ca_file import plain_http_ca_setting
+
+    assert plain_http_ca_setting("http://127.0.0.1:9/api")  # nothing set: the one-CA file
+    with temporary_settings({PREFECT_API_TLS_INSECURE_SKIP_VERIFY: True}):
+        assert plain_http_ca_setting("http://127.0.0.1:9/api") == {}
+    assert plain_http_ca_setting("https://prefect.example.com/api") == {}
