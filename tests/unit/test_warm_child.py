@@ -55,3 +55,23 @@ def test_a_forked_run_reuses_the_prefect_settings_the_forkserver_read(sopflow_ho
                             text=True, timeout=120)
     assert forked.returncode == 0, forked.stderr
     assert forked.stdout.strip() == "True"
+
+
+def test_the_run_environment_follows_the_runners_settings_and_environment_as_they_change(sopflow_home, monkeypatch):
+    """It is computed once and kept while neither changes: a new settings context or variable is seen at once."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from deployments.warm_start import run_environment
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        assert run_environment()["PREFECT_API_URL"] == "http://127.0.0.1:9/api"
+        with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:10/api"}):
+            assert run_environment()["PREFECT_API_URL"] == "http://127.0.0.1:10/api"
+        assert run_environment()["PREFECT_API_URL"] == "http://127.0.0.1:9/api"
+        monkeypatch.setenv("SOPFLOW_TEST_MARK", "one")
+        assert run_environment()["SOPFLOW_TEST_MARK"] == "one"
+        monkeypatch.setenv("SOPFLOW_TEST_MARK", "two")
+        handed_out = run_environment()
+        assert handed_out["SOPFLOW_TEST_MARK"] == "two"
+        handed_out["SOPFLOW_TEST_MARK"] = "changed by a caller"
+        assert run_environment()["SOPFLOW_TEST_MARK"] == "two"
