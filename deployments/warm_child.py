@@ -12,15 +12,21 @@ import os
 from collections.abc import Mapping
 from uuid import UUID
 
-import prefect._internal.observers  # noqa: F401  what each run would otherwise import on first use
+import anyio._backends._asyncio  # noqa: F401  what each run would otherwise import on first use
+import anyio.streams.stapled  # noqa: F401
+import anyio.streams.tls  # noqa: F401
+import encodings.idna  # noqa: F401
+import prefect._internal.observers  # noqa: F401
 import prefect.concurrency._sync  # noqa: F401
 import prefect.task_engine  # noqa: F401
 import prefect.utilities.visualization  # noqa: F401
+import rich._emoji_codes  # noqa: F401
 from prefect._internal.control_listener import configure_from_env
 from prefect.context import SettingsContext, get_settings_context
 from prefect.engine import handle_engine_signals
 from prefect.flow_engine import flow_run_logger, load_flow, load_flow_run, run_flow
 from prefect.settings import Settings, get_current_settings
+from pydantic import BaseModel
 from sqlalchemy.orm import configure_mappers
 
 import flows.audit  # noqa: F401  the served flows, imported before any run is forked
@@ -31,8 +37,21 @@ from flows.sops import flows_in, forget_if_changed
 from sopflow import settings
 from sopflow.store.db import engine
 
+
+def build_prefect_models() -> None:
+    """Build the validators of Prefect's API models now. Prefect defers them to each model's first use, which would
+    cost every run about 25 ms of CPU for the dozen or so its API calls need; all of them take about 80 ms, once."""
+    classes = BaseModel.__subclasses__()
+    while classes:
+        model = classes.pop()
+        classes.extend(model.__subclasses__())
+        if model.__module__.startswith("prefect.") and not model.__pydantic_complete__:
+            model.model_rebuild(raise_errors=False)
+
+
 forget_if_changed(settings.sop_dir())
 flows_in(settings.sop_dir())  # every SOP compiled once, here, not in each run's process
+build_prefect_models()
 configure_mappers()  # the store's ORM set up once, not at each run's first query
 try:  # the store's engine made and its schema checked once; each run opens its own connections
     engine().dispose()
