@@ -28,8 +28,9 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.runner import Runner
 from prefect.runner._control_channel import ControlChannel
 from prefect.runner._process_manager import ProcessHandle
-from prefect.settings import get_current_settings
+from prefect.settings import Settings, get_current_settings
 
+from sopflow.memo import remember_last_call
 from sopflow.services.api_ca_file import plain_http_ca
 
 # Imported once by the forkserver, so that every flow run's process starts with them loaded.
@@ -44,18 +45,15 @@ def resumed(flow_run: FlowRun) -> bool:
 def run_environment() -> dict[str, str]:
     """The environment a flow run's process gets (before its own variables): the runner's now, with its Prefect
     settings, as Prefect's engine starter gives its processes (the forkserver kept the one it started with), and
-    for a plain-HTTP API a CA file its Prefect clients load in no time (`sopflow.services.api_ca_file`).
-    Serializing the settings takes about 20 ms of CPU, so it is done again only when they or os.environ change."""
-    settings, environ = get_current_settings(), tuple(os.environ.items())
-    if _last_run_environment[0] is not settings or _last_run_environment[1] != environ:
-        env = {**os.environ, **settings.to_environment_variables(exclude_unset=True)}
-        _last_run_environment[:] = [settings, environ, {**env, **plain_http_ca(env)}]
-    return dict(_last_run_environment[2])
+    for a plain-HTTP API a CA file its Prefect clients load in no time (`sopflow.services.api_ca_file`)."""
+    return dict(_environment_for(get_current_settings(), tuple(os.environ.items())))
 
 
-# The settings object and os.environ `run_environment` last ran with, and its answer: the object is held, so a
-# new settings object (temporary_settings) never matches it by a reused id.
-_last_run_environment: list[Any] = [None, None, None]
+@remember_last_call
+def _environment_for(settings: Settings, environ: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Serializing the settings takes about 20 ms of CPU, so it is done again only when they or os.environ change."""
+    env = {**dict(environ), **settings.to_environment_variables(exclude_unset=True)}
+    return {**env, **plain_http_ca(env)}
 
 
 def forkserver() -> multiprocessing.context.ForkServerContext:
