@@ -35,6 +35,7 @@ import flows.review  # noqa: F401
 import flows.snop  # noqa: F401
 from flows.sops import flows_in, forget_if_changed
 from sopflow import settings
+from sopflow.services.connection import prefect_settings_in
 from sopflow.store.db import engine
 
 
@@ -61,18 +62,13 @@ except Exception:  # noqa: BLE001  a store that cannot be opened: each run says 
 HEARTBEAT_SETTINGS = ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY")
 
 
-def _prefect_settings_in(env: Mapping[str, str]) -> dict[str, str]:
-    """The Prefect settings `env` sets (PREFECT_*; the engine's own PREFECT__* variables are not settings)."""
-    return {k: v for k, v in env.items() if k.startswith("PREFECT_") and not k.startswith("PREFECT__")}
-
-
-_PARENT_SETTINGS = _prefect_settings_in(os.environ)
+_PARENT_SETTINGS = prefect_settings_in(os.environ)
 
 
 def reads_parent_settings(env: Mapping[str, str]) -> bool:
     """Whether a run started with `env` has the Prefect settings this parent read: `env` sets the same ones (as it
     does when the forkserver started in the environment runs get: `warm_start.warm_up`)."""
-    return _prefect_settings_in(env) == _PARENT_SETTINGS
+    return prefect_settings_in(env) == _PARENT_SETTINGS
 
 
 def run_settings(env: Mapping[str, str]) -> Settings:

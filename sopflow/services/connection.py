@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,13 +35,14 @@ def prefect_api() -> Iterator[str]:
     updates.update(plain_http_ca_setting(url))
     context = get_settings_context()
     named = tuple(sorted((setting.name, value) for setting, value in updates.items()))
-    with SettingsContext(profile=context.profile, settings=_updated(context.settings, named, _prefect_environment())):
+    environment = tuple(sorted(prefect_settings_in(os.environ).items()))  # settings built from it change with it
+    with SettingsContext(profile=context.profile, settings=_updated(context.settings, named, environment)):
         yield url
 
 
-def _prefect_environment() -> tuple[tuple[str, str], ...]:
-    """The PREFECT_* variables of this process: settings built from the environment change when they do."""
-    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("PREFECT_")))
+def prefect_settings_in(env: Mapping[str, str]) -> dict[str, str]:
+    """The Prefect settings `env` sets (PREFECT_*; the engine's own PREFECT__* variables are not settings)."""
+    return {k: v for k, v in env.items() if k.startswith("PREFECT_") and not k.startswith("PREFECT__")}
 
 
 @remember_last_call
